@@ -1,0 +1,1 @@
+"""The JSON API v0 (django-ninja)."""

@@ -1,0 +1,53 @@
+"""Kinds and statuses of the checkout domain (TextChoices), shared by models and queries."""
+
+from django.db import models
+
+
+class SessionStatus(models.TextChoices):
+    """The derived status; never stored, computed by ``CheckoutSessionQuerySet.with_status``."""
+
+    OPEN = "open", "Open"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+class PaymentStatus(models.TextChoices):
+    UNPAID = "unpaid", "Unpaid"
+    PAID = "paid", "Paid"
+
+
+class DeviceType(models.TextChoices):
+    DESKTOP = "desktop", "Desktop"
+    MOBILE = "mobile", "Mobile"
+    TABLET = "tablet", "Tablet"
+    OTHER = "other", "Other"
+
+
+class SessionSource(models.TextChoices):
+    PAYMENT_LINK = "payment_link", "Payment link"
+    API = "api", "API"
+    RECOVERY = "recovery", "Recovery"
+    DASHBOARD = "dashboard", "Dashboard"
+
+
+class EventKind(models.TextChoices):
+    SESSION_CREATED = "session_created", "Session created"
+    DETAILS_PROVIDED = "details_provided", "Details provided"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    PAYMENT_SUCCEEDED = "payment_succeeded", "Payment succeeded"
+    RECEIPT_SENT = "receipt_sent", "Receipt sent"
+    RECEIPT_FAILED = "receipt_failed", "Receipt failed"
+    RECOVERY_SENT = "recovery_sent", "Recovery email sent"
+    RECOVERED_BY = "recovered_by", "Recovery session created"
+    EXPIRY_EXTENDED = "expiry_extended", "Expiry extended"
+    SESSION_EXPIRED = "session_expired", "Session expired"
+    CALLBACK_DELIVERED = "callback_delivered", "Callback delivered"
+    CALLBACK_FAILED = "callback_failed", "Callback attempt failed"
+
+
+class ActorKind(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    USER = "user", "Merchant user"
+    API = "api", "API key"
+    SYSTEM = "system", "System"

@@ -1,0 +1,280 @@
+"""Checkout sessions, their orders and line items, and the append-only session timeline.
+
+A session has no stored status: the order's payment status, the failed attempt count and
+the expiry time decide it, through ``CheckoutSessionQuerySet.with_status`` (one rule, in SQL).
+"""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from checkout.choices import (
+    ActorKind,
+    DeviceType,
+    EventKind,
+    PaymentStatus,
+    SessionSource,
+)
+from checkout.queries import CheckoutSessionQuerySet, OrderQuerySet
+from orgs.ids import new_public_id
+from orgs.models import Mode, Organization, PaymentLink, RequiredFields
+
+# Bounds of a session's lifetime (SPEC: expiresInMinutes 15–1440, default 60).
+MIN_EXPIRES_IN_MINUTES = 15
+MAX_EXPIRES_IN_MINUTES = 1440
+DEFAULT_EXPIRES_IN_MINUTES = 60
+
+
+def new_order_id() -> str:
+    return new_public_id("ord")
+
+
+class OrderCounter(models.Model):
+    """The last order number handed out per organization (row-locked while numbering)."""
+
+    org = models.OneToOneField(Organization, on_delete=models.CASCADE, primary_key=True)
+    last_number = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.org_id}: {self.last_number}"
+
+
+class Order(models.Model):
+    """The cart and, once paid, the receipt. Permanent."""
+
+    public_id = models.CharField(
+        "ID", max_length=64, unique=True, default=new_order_id, editable=False
+    )
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    number = models.PositiveBigIntegerField(help_text="Sequential per organization.")
+    currency = models.CharField(max_length=3)
+    amount_total = models.BigIntegerField(help_text="In the currency's minor unit.")
+    payment_status = models.CharField(
+        max_length=6, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    customer_email = models.EmailField(max_length=254, blank=True)
+    payment_reference = models.CharField(max_length=100, blank=True)
+    payment_method_brand = models.CharField(max_length=20, blank=True)
+    payment_method_last4 = models.CharField(max_length=4, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"], name="order_org_mode_created"
+            ),
+            models.Index(fields=["org", "customer_email"], name="order_org_email"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "number"], name="order_unique_org_number"),
+            models.CheckConstraint(condition=Q(amount_total__gte=0), name="order_amount_gte_0"),
+            # Paid ⇔ paid_at is set: a paid order without a time (or vice versa) is corrupt.
+            models.CheckConstraint(
+                condition=Q(payment_status=PaymentStatus.PAID, paid_at__isnull=False)
+                | Q(payment_status=PaymentStatus.UNPAID, paid_at__isnull=True),
+                name="order_paid_has_paid_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.number} ({self.public_id})"
+
+    @property
+    def is_paid(self) -> bool:
+        return self.payment_status == PaymentStatus.PAID
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    name = models.CharField(max_length=250)
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    unit_price = models.BigIntegerField(validators=[MinValueValidator(0)])
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="item_quantity_gte_1"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="item_unit_price_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
+
+    @property
+    def amount(self) -> int:
+        return self.quantity * self.unit_price
+
+
+class CheckoutSession(RequiredFields):
+    """The payment window for one order; active while ``expires_at > now``.
+
+    ``require_*`` (from RequiredFields) are this session's additions to the required fields;
+    they OR-merge with the link's and org's (see ``checkout.effective_settings``).
+    """
+
+    public_id = models.CharField("ID", max_length=64, unique=True, editable=False)
+    org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="checkout_sessions"
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="session")
+    payment_link = models.ForeignKey(
+        PaymentLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    source = models.CharField(max_length=20, choices=SessionSource.choices)
+    recovered_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="recoveries"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveIntegerField(default=0)
+
+    # Per-session overrides (the most specific layer of the settings hierarchy).
+    success_url = models.URLField(max_length=2000, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    # The customer's details, as entered on the hosted page (or given by the API).
+    customer_email = models.EmailField(max_length=254, blank=True)
+    customer_phone = models.CharField(max_length=40, blank=True)
+    customer_country = models.CharField(max_length=2, blank=True)
+    customer_postal_code = models.CharField(max_length=20, blank=True)
+    shipping_name = models.CharField(max_length=200, blank=True)
+    shipping_line1 = models.CharField(max_length=200, blank=True)
+    shipping_line2 = models.CharField(max_length=200, blank=True)
+    shipping_city = models.CharField(max_length=100, blank=True)
+    shipping_state = models.CharField(max_length=100, blank=True)
+    shipping_postal_code = models.CharField(max_length=20, blank=True)
+    shipping_country = models.CharField(max_length=2, blank=True)
+    details_provided_at = models.DateTimeField(null=True, blank=True)
+
+    # Context captured from the customer's browser and card.
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    device_type = models.CharField(max_length=10, choices=DeviceType.choices, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    payment_method_brand = models.CharField(max_length=20, blank=True)
+    payment_method_last4 = models.CharField(max_length=4, blank=True)
+
+    objects = CheckoutSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The dashboard list and the API list: newest first within an org and mode (keyset).
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"], name="session_org_mode_created"
+            ),
+            models.Index(fields=["expires_at"], name="session_expires_at"),
+            models.Index(fields=["org", "mode", "customer_email"], name="session_org_mode_email"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="session_expires_after_created"
+            ),
+            models.CheckConstraint(
+                condition=Q(public_id__startswith="cs_test_") | Q(public_id__startswith="cs_live_"),
+                name="session_public_id_has_mode",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires_at > timezone.now()
+
+    @property
+    def location(self) -> str:
+        return " ".join(p for p in (self.customer_postal_code, self.customer_country) if p)
+
+
+class TimelineEvent(models.Model):
+    """One step in a session's history. Append-only: never updated or deleted by the app."""
+
+    session = models.ForeignKey(CheckoutSession, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=EventKind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    # What to show for the actor ("demo", "sk_test_Ab3d…wxyz", "customer"), kept even if the
+    # user or key is deleted later.
+    actor_label = models.CharField(max_length=150, blank=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["session", "created_at"], name="event_session_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.session_id})"
+
+
+class CallbackDelivery(models.Model):
+    """One callback event for a merchant endpoint, with its delivery attempts so far.
+
+    Its ``public_id`` is the Standard Webhooks ``webhook-id``: the same on every retry,
+    so receivers can deduplicate.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed (gave up)"
+
+    public_id = models.CharField(max_length=64, unique=True, editable=False)
+    session = models.ForeignKey(
+        CheckoutSession, on_delete=models.CASCADE, related_name="callback_deliveries"
+    )
+    event_type = models.CharField(max_length=60)
+    url = models.URLField(max_length=2000)
+    payload = models.TextField(help_text="The exact JSON body sent on every attempt.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="callback_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.url}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to an API request made with an ``Idempotency-Key`` (kept 24 h)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "mode", "key"], name="idempotency_unique_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def is_complete(self) -> bool:
+        return self.response_status is not None

@@ -1,0 +1,237 @@
+"""Writes of the checkout domain. Each service validates first, then writes in one transaction,
+records its timeline events in that transaction, and enqueues side effects on commit."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from checkout.actors import Actor
+from checkout.choices import EventKind, SessionSource
+from checkout.effective_settings import RequiredFieldSet, resolve_settings
+from checkout.models import (
+    DEFAULT_EXPIRES_IN_MINUTES,
+    MAX_EXPIRES_IN_MINUTES,
+    MIN_EXPIRES_IN_MINUTES,
+    CheckoutSession,
+    Order,
+    OrderCounter,
+    OrderItem,
+    TimelineEvent,
+)
+from checkout.money import is_known_currency
+from orgs.ids import new_public_id
+from orgs.models import Mode, Organization, PaymentLink
+
+MAX_ITEMS = 100
+MAX_QUANTITY = 10_000
+MAX_UNIT_PRICE = 10**10  # minor units; keeps any total far inside a 64-bit integer
+MAX_METADATA_KEYS = 20
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+
+_validate_url = URLValidator(schemes=["http", "https"], message="Enter a valid http(s) URL.")
+_validate_email = EmailValidator(message="Enter a valid email address.")
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    quantity: int
+    unit_price: int
+
+    @property
+    def amount(self) -> int:
+        return self.quantity * self.unit_price
+
+
+def record_event(
+    *, session: CheckoutSession, kind: str, actor: Actor, data: Mapping | None = None
+) -> TimelineEvent:
+    """Append one event to a session's timeline."""
+    return TimelineEvent.objects.create(
+        session=session,
+        kind=EventKind(kind),
+        actor_kind=actor.kind,
+        actor_label=actor.label[:150],
+        actor_user=actor.user,
+        data=dict(data or {}),
+    )
+
+
+def _validate_items(items: Sequence[LineItem]) -> list[str]:
+    if not 1 <= len(items) <= MAX_ITEMS:
+        return [f"Give between 1 and {MAX_ITEMS} items."]
+    errors = []
+    for index, item in enumerate(items):
+        if not item.name or not item.name.strip() or len(item.name) > 250:
+            errors.append(f"items[{index}].name: give a name of 1 to 250 characters.")
+        if type(item.quantity) is not int or not 1 <= item.quantity <= MAX_QUANTITY:
+            errors.append(
+                f"items[{index}].quantity: must be a whole number from 1 to {MAX_QUANTITY}."
+            )
+        if type(item.unit_price) is not int or not 0 <= item.unit_price <= MAX_UNIT_PRICE:
+            errors.append(
+                f"items[{index}].unit_price: must be a whole number of minor units "
+                f"from 0 to {MAX_UNIT_PRICE}."
+            )
+    return errors
+
+
+def _validate_metadata(metadata: Mapping) -> list[str]:
+    if len(metadata) > MAX_METADATA_KEYS:
+        return [f"At most {MAX_METADATA_KEYS} keys."]
+    return [
+        f"{key!r}: keys up to {MAX_METADATA_KEY_LENGTH} and values up to "
+        f"{MAX_METADATA_VALUE_LENGTH} characters, both strings."
+        for key, value in metadata.items()
+        if not isinstance(key, str)
+        or not isinstance(value, str)
+        or not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH
+        or len(value) > MAX_METADATA_VALUE_LENGTH
+    ]
+
+
+def _field_errors(validator, value: str) -> list[str]:
+    if not value:
+        return []
+    try:
+        validator(value)
+    except ValidationError as error:
+        return error.messages
+    return []
+
+
+def _next_order_number(org: Organization) -> int:
+    # The UPDATE row-locks the org's counter until commit, so numbers are unique and gapless
+    # per org even with concurrent checkouts; the lock is held only for this short transaction.
+    OrderCounter.objects.get_or_create(org=org)
+    OrderCounter.objects.filter(org=org).update(last_number=F("last_number") + 1)
+    return OrderCounter.objects.values_list("last_number", flat=True).get(org=org)
+
+
+def create_checkout_session(
+    *,
+    org: Organization,
+    mode: str,
+    source: str,
+    actor: Actor,
+    items: Sequence[LineItem] | None = None,
+    link: PaymentLink | None = None,
+    quantity: int | None = None,
+    currency: str = "",
+    customer_email: str = "",
+    success_url: str = "",
+    callback_url: str = "",
+    required_fields: RequiredFieldSet | None = None,
+    expires_in_minutes: int = DEFAULT_EXPIRES_IN_MINUTES,
+    metadata: Mapping[str, str] | None = None,
+    recovered_from: CheckoutSession | None = None,
+    now: datetime | None = None,
+) -> CheckoutSession:
+    """Create a checkout session and its order (with items) in one transaction.
+
+    Every entry point calls this: payment links, the API, recovery. Items come either from
+    ``items`` or from the payment ``link`` (its product × ``quantity``). Raises ValidationError
+    keyed by field name when an argument is out of bounds; nothing is written then.
+    """
+    mode = Mode(mode)
+    metadata = dict(metadata or {})
+    required_fields = required_fields or RequiredFieldSet()
+    if link is not None:
+        if link.org_id != org.pk or link.mode != mode:
+            raise ValidationError({"payment_link": "No such payment link."})
+        if not link.is_active:
+            raise ValidationError({"payment_link": "This payment link has been deactivated."})
+        if items:
+            raise ValidationError({"items": "Give either items or a payment link, not both."})
+        items = [
+            LineItem(name=link.name, quantity=quantity or link.quantity, unit_price=link.unit_price)
+        ]
+    items = list(items or [])
+
+    errors: dict[str, list[str]] = {}
+    if item_errors := _validate_items(items):
+        errors["items"] = item_errors
+    if currency and not is_known_currency(currency.upper()):
+        errors["currency"] = [f"{currency!r} is not an ISO 4217 currency code."]
+    if type(expires_in_minutes) is not int or not (
+        MIN_EXPIRES_IN_MINUTES <= expires_in_minutes <= MAX_EXPIRES_IN_MINUTES
+    ):
+        errors["expires_in_minutes"] = [
+            f"Must be a whole number of minutes from {MIN_EXPIRES_IN_MINUTES} "
+            f"to {MAX_EXPIRES_IN_MINUTES}."
+        ]
+    for name, value, validator in (
+        ("customer_email", customer_email, _validate_email),
+        ("success_url", success_url, _validate_url),
+        ("callback_url", callback_url, _validate_url),
+    ):
+        if field_errors := _field_errors(validator, value):
+            errors[name] = field_errors
+    if metadata_errors := _validate_metadata(metadata):
+        errors["metadata"] = metadata_errors
+    if errors:
+        raise ValidationError(errors)
+
+    session = CheckoutSession(
+        success_url=success_url,
+        callback_url=callback_url,
+        require_phone=required_fields.phone,
+        require_location=required_fields.location,
+        require_shipping_address=required_fields.shipping_address,
+    )
+    effective = resolve_settings(org=org, link=link, session=session, currency=currency)
+    now = now or timezone.now()
+
+    with transaction.atomic():
+        order = Order.objects.create(
+            org=org,
+            mode=mode,
+            number=_next_order_number(org),
+            currency=effective.currency,
+            amount_total=sum(item.amount for item in items),
+            customer_email=customer_email,
+            created_at=now,
+        )
+        OrderItem.objects.bulk_create(
+            OrderItem(
+                order=order,
+                name=item.name,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+                position=position,
+            )
+            for position, item in enumerate(items)
+        )
+        session.public_id = new_public_id(f"cs_{mode}")
+        session.org = org
+        session.mode = mode
+        session.order = order
+        session.payment_link = link
+        session.source = SessionSource(source)
+        session.recovered_from = recovered_from
+        session.created_at = now
+        session.expires_at = now + timedelta(minutes=expires_in_minutes)
+        session.customer_email = customer_email
+        session.metadata = metadata
+        session.save(force_insert=True)
+        record_event(
+            session=session,
+            kind=EventKind.SESSION_CREATED,
+            actor=actor,
+            data={
+                "source": session.source,
+                "payment_link": link.public_id if link else None,
+                "recovered_from": recovered_from.public_id if recovered_from else None,
+                "amount_total": order.amount_total,
+                "currency": order.currency,
+                "expires_at": session.expires_at.isoformat(),
+            },
+        )
+    return session

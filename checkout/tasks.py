@@ -1,0 +1,1 @@
+"""Background work (django.tasks): callback delivery, receipts, expiry."""

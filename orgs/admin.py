@@ -1,0 +1,57 @@
+"""Admin for organizations, members and API keys (payment links: checkout/admin.py, for money)."""
+
+from django.contrib import admin
+
+from orgs.models import ApiKey, Membership, Organization
+from orgs.services import revoke_api_key
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "currency", "support_email", "created_at"]
+    search_fields = ["name", "slug", "support_email"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "org", "role", "created_at"]
+    list_filter = ["role", "org"]
+    search_fields = ["user__username", "user__email", "org__name", "org__slug"]
+    autocomplete_fields = ["user", "org"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["masked", "name", "org", "mode", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["mode", "org"]
+    search_fields = ["name", "prefix", "org__name", "org__slug"]
+    list_select_related = ["org"]
+    # Keys are created through `manage.py create_api_key` or the dashboard (shown once there).
+    readonly_fields = [
+        "org",
+        "mode",
+        "prefix",
+        "last4",
+        "key_hash",
+        "created_by",
+        "created_at",
+        "last_used_at",
+    ]
+    actions = ["revoke_keys"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        for api_key in queryset:
+            revoke_api_key(api_key=api_key)

@@ -1,0 +1,163 @@
+"""Merchants: organizations, their members, payment links and API keys.
+
+This app knows nothing of checkout; checkout builds on it.
+"""
+
+import base64
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from orgs.ids import new_public_id
+
+
+class Mode(models.TextChoices):
+    TEST = "test", "Test"
+    LIVE = "live", "Live"
+
+
+def new_callback_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` + base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+class RequiredFields(models.Model):
+    """The three optional customer fields a layer can require (OR-merged across layers)."""
+
+    require_phone = models.BooleanField(default=False)
+    require_location = models.BooleanField(default=False, help_text="Country and postal code only.")
+    require_shipping_address = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class Organization(RequiredFields):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    currency = models.CharField(
+        max_length=3, default="USD", help_text="Default ISO 4217 currency code."
+    )
+    success_url = models.URLField(max_length=2000, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    terms_url = models.URLField(max_length=2000, blank=True)
+    privacy_url = models.URLField(max_length=2000, blank=True)
+    support_email = models.EmailField(blank=True)
+    # Kept in clear: we need it to sign callbacks (it is a signing key, not a password).
+    callback_secret = models.CharField(max_length=100, default=new_callback_secret)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "user"], name="membership_unique_org_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.org} ({self.role})"
+
+
+def new_payment_link_id() -> str:
+    return new_public_id("plink")
+
+
+class PaymentLink(RequiredFields):
+    """A shareable URL for one product; opening it starts a checkout session."""
+
+    public_id = models.CharField(
+        "ID", max_length=64, unique=True, default=new_payment_link_id, editable=False
+    )
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="payment_links")
+    mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.TEST)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    unit_price = models.BigIntegerField(
+        validators=[MinValueValidator(0)], help_text="In the currency's minor unit (cents)."
+    )
+    quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    currency = models.CharField(max_length=3, blank=True, help_text="Overrides the org default.")
+    success_url = models.URLField(max_length=2000, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["org", "mode", "-created_at"], name="plink_org_mode_created")
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="plink_unit_price_gte_0"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="plink_quantity_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+
+def hash_api_key(plain_key: str) -> str:
+    # Keys carry 192 bits of randomness, so a fast hash is safe here (as Stripe / GitHub do);
+    # a slow KDF would only add latency to every API request.
+    return hashlib.sha256(plain_key.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self) -> "ApiKeyQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A secret key ``sk_{mode}_…`` for the JSON API; only its SHA-256 hash is stored."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Enough to recognise the key in a list ("sk_test_Ab3d…wxyz"), never enough to use it.
+    prefix = models.CharField(max_length=16, editable=False)
+    last4 = models.CharField(max_length=4, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "mode"], name="apikey_org_mode")]
+
+    def __str__(self) -> str:
+        return self.masked
+
+    @property
+    def masked(self) -> str:
+        return f"{self.prefix}…{self.last4}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

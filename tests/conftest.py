@@ -1,0 +1,28 @@
+"""Shared fixtures. Postgres-only tests carry @pytest.mark.postgres and are skipped, with the
+reason shown, when the suite runs on SQLite."""
+
+import pytest
+from django.conf import settings
+
+from tests.factories import MembershipFactory, OrganizationFactory
+
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_postgres = pytest.mark.skip(
+        reason="needs PostgreSQL (row locks / real concurrency); set DATABASE_URL=postgres://…"
+    )
+    for item in items:
+        if "postgres" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip_postgres)
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(slug="acme-test", name="Acme Test Co.")
+
+
+@pytest.fixture
+def member(org):
+    return MembershipFactory(org=org).user

@@ -1,0 +1,102 @@
+"""Factories with realistic defaults, for every test in the suite."""
+
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from checkout.actors import Actor
+from checkout.choices import PaymentStatus, SessionSource
+from checkout.services import LineItem, create_checkout_session
+from orgs.models import Membership, Mode, Organization, PaymentLink
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"merchant{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        django_get_or_create = ["slug"]
+
+    name = factory.Sequence(lambda n: f"Merchant {n}")
+    slug = factory.Sequence(lambda n: f"merchant-{n}")
+    currency = "USD"
+    terms_url = "https://merchant.example.com/terms"
+    privacy_url = "https://merchant.example.com/privacy"
+    support_email = "support@merchant.example.com"
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    org = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.OWNER
+
+
+class PaymentLinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PaymentLink
+
+    org = factory.SubFactory(OrganizationFactory)
+    mode = Mode.TEST
+    name = "Espresso beans, 1 kg"
+    description = "Single-origin, roasted this week."
+    unit_price = 2400
+    quantity = 1
+
+
+def make_session(
+    *,
+    org: Organization | None = None,
+    mode: str = Mode.TEST,
+    items: list[LineItem] | None = None,
+    link: PaymentLink | None = None,
+    created_at=None,
+    expires_in_minutes: int = 60,
+    failed_attempts: int = 0,
+    paid: bool = False,
+    customer_email: str = "alice@example.com",
+    **kwargs,
+):
+    """A session made through the real service, then moved to the wanted state."""
+    org = org or (link.org if link else OrganizationFactory())
+    if link is None and items is None:
+        items = [LineItem(name="Custom widget", quantity=3, unit_price=2500)]
+    session = create_checkout_session(
+        org=org,
+        mode=mode,
+        source=SessionSource.PAYMENT_LINK if link else SessionSource.API,
+        actor=Actor.system(),
+        items=items,
+        link=link,
+        customer_email=customer_email,
+        expires_in_minutes=expires_in_minutes,
+        now=created_at,
+        **kwargs,
+    )
+    if failed_attempts:
+        session.failed_attempts = failed_attempts
+        session.save(update_fields=["failed_attempts"])
+    if paid:
+        order = session.order
+        order.payment_status = PaymentStatus.PAID
+        order.paid_at = timezone.now()
+        order.save(update_fields=["payment_status", "paid_at"])
+    return session
+
+
+def expired_session(**kwargs):
+    """A session whose window closed a minute ago."""
+    return make_session(created_at=timezone.now() - timedelta(minutes=61), **kwargs)
