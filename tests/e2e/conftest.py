@@ -1,0 +1,65 @@
+"""Browser tests: Playwright drives Debian's Chromium (/usr/bin/chromium), headless, against
+pytest-django's live server. Screenshots go to test-artifacts/."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+# Playwright's sync API runs an event loop in the test thread; Django's async-safety check
+# would otherwise refuse the ORM calls our tests make to set up data.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def screenshot(page):
+    """``screenshot("checkout-declined")`` saves test-artifacts/checkout-declined.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def save(name: str, target=None) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        (target or page).screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+@pytest.fixture
+def console_errors(page):
+    """Console errors (CSP violations included) seen by the page; tests assert it stays empty."""
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "response",
+        lambda response: response.status >= 400
+        and response.request.resource_type != "document"
+        and errors.append(f"{response.status} {response.url}"),
+    )
+    return errors
