@@ -3,7 +3,15 @@
 from django.contrib import admin
 
 from checkout.choices import SessionStatus
-from checkout.models import CallbackDelivery, CheckoutSession, Order, OrderItem, TimelineEvent
+from checkout.models import (
+    CallbackDelivery,
+    CheckoutSession,
+    IdempotencyRecord,
+    Order,
+    OrderCounter,
+    OrderItem,
+    TimelineEvent,
+)
 from checkout.money import format_money
 from orgs.models import PaymentLink
 
@@ -197,3 +205,44 @@ class PaymentLinkAdmin(admin.ModelAdmin):
     @admin.display(description="Unit price", ordering="unit_price")
     def price(self, link: PaymentLink) -> str:
         return format_money(link.unit_price, link.currency or link.org.currency)
+
+
+@admin.register(OrderItem)
+class OrderItemAdmin(admin.ModelAdmin):
+    list_display = ["name", "order", "quantity", "unit_price_formatted"]
+    search_fields = ["name", "order__public_id"]
+    list_select_related = ["order"]
+    raw_id_fields = ["order"]
+    show_full_result_count = False
+
+    @admin.display(description="Unit price", ordering="unit_price")
+    def unit_price_formatted(self, item: OrderItem) -> str:
+        return format_money(item.unit_price, item.order.currency)
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ["key", "org", "mode", "response_status", "created_at"]
+    list_filter = ["mode", "response_status"]
+    search_fields = ["key"]
+    list_select_related = ["org"]
+    readonly_fields = [
+        "org",
+        "mode",
+        "key",
+        "request_fingerprint",
+        "response_status",
+        "response_body",
+        "created_at",
+    ]
+
+
+@admin.register(OrderCounter)
+class OrderCounterAdmin(admin.ModelAdmin):
+    list_display = ["org", "last_number"]
+    list_select_related = ["org"]
+    # Changing it by hand could hand out a number twice; it is shown for diagnosis only.
+    readonly_fields = ["org", "last_number"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

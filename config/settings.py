@@ -106,8 +106,23 @@ STORAGES = {
 LOGIN_URL = "/admin/login/"
 
 # Email: console in the embedded default; EMAIL_URL (smtp://user:pass@host:587) in production.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# Django 6.1's MAILERS replaces the EMAIL_* settings; EMAIL_URL is parsed by django-environ.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+_email_options = {
+    "django.core.mail.backends.smtp.EmailBackend": {
+        "host": _email.get("EMAIL_HOST"),
+        "port": _email.get("EMAIL_PORT"),
+        "username": _email.get("EMAIL_HOST_USER") or None,
+        "password": _email.get("EMAIL_HOST_PASSWORD") or None,
+        "use_tls": _email.get("EMAIL_USE_TLS", False),
+        "use_ssl": _email.get("EMAIL_USE_SSL", False),
+        "timeout": env.int("EMAIL_TIMEOUT", default=10),
+    },
+    "django.core.mail.backends.filebased.EmailBackend": {
+        "file_path": _email.get("EMAIL_FILE_PATH") or str(BASE_DIR / "var" / "mail"),
+    },
+}.get(_email["EMAIL_BACKEND"], {})
+MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="receipts@checkout.localhost")
 
 # Tasks: run immediately in the embedded default; the database backend + `manage.py db_worker`

@@ -58,8 +58,10 @@ def console_errors(page):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on(
         "response",
-        lambda response: response.status >= 400
-        and response.request.resource_type != "document"
-        and errors.append(f"{response.status} {response.url}"),
+        lambda response: (
+            response.status >= 400
+            and response.request.resource_type != "document"
+            and errors.append(f"{response.status} {response.url}")
+        ),
     )
     return errors

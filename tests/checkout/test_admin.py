@@ -1,0 +1,60 @@
+"""Django admin: every model is registered, lists filter by derived status, money is formatted."""
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+
+from tests.factories import UserFactory, make_session
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator_client(client):
+    client.force_login(UserFactory(username="operator", is_staff=True, is_superuser=True))
+    return client
+
+
+def test_every_model_of_our_apps_is_in_the_admin():
+    missing = [
+        model.__name__
+        for app in ("orgs", "checkout")
+        for model in apps.get_app_config(app).get_models()
+        if model not in admin.site._registry
+    ]
+    assert missing == []
+
+
+def test_session_list_filters_by_derived_status_and_formats_money(operator_client):
+    failed = make_session(failed_attempts=1)
+    paid = make_session(paid=True)
+    response = operator_client.get("/admin/checkout/checkoutsession/?status=failed")
+    assert response.status_code == 200
+    assert failed.public_id in response.text and paid.public_id not in response.text
+    assert "$75.00" in response.text
+
+
+def test_session_change_page_shows_items_and_timeline(operator_client):
+    session = make_session()
+    response = operator_client.get(f"/admin/checkout/checkoutsession/{session.pk}/change/")
+    assert response.status_code == 200
+    assert "Session created" in response.text
+
+
+def test_session_list_query_count_does_not_grow_with_rows(
+    operator_client, django_assert_max_num_queries
+):
+    for _ in range(3):
+        make_session()
+    with django_assert_max_num_queries(12) as few:
+        operator_client.get("/admin/checkout/checkoutsession/")
+    for _ in range(30):
+        make_session()
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        operator_client.get("/admin/checkout/checkoutsession/")
+
+
+def test_order_admin_shows_formatted_total(operator_client):
+    session = make_session(currency="JPY", items=None)
+    response = operator_client.get(f"/admin/checkout/order/{session.order.pk}/change/")
+    assert "¥7,500" in response.text
