@@ -45,9 +45,10 @@ def test_session_created_event_names_its_actor_and_data(org):
 
 
 def test_failure_while_creating_items_leaves_neither_session_nor_order(org):
-    with mock.patch.object(
-        OrderItem.objects, "bulk_create", side_effect=DatabaseError("disk full")
-    ), pytest.raises(DatabaseError):
+    with (
+        mock.patch.object(OrderItem.objects, "bulk_create", side_effect=DatabaseError("disk full")),
+        pytest.raises(DatabaseError),
+    ):
         create(org)
     assert not CheckoutSession.objects.exists()
     assert not Order.objects.exists()

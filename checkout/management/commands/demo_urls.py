@@ -21,7 +21,9 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Ready. Log in as demo / demo:"))
         self.stdout.write(f"  Dashboard:     {base}/dashboard/")
-        self.stdout.write(f"  Django admin:  {base}/admin/   (make the user staff: see README)")
+        self.stdout.write(
+            f"  Django admin:  {base}/admin/   (operators: manage.py createsuperuser)"
+        )
         if link:
             self.stdout.write(f"  Payment link:  {base}/pay/{link.public_id}   ({link.name})")
         self.stdout.write(f"  API docs:      {base}/v0/docs")
