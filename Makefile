@@ -10,7 +10,14 @@ PYTHON := $(shell for p in python3.13 python3.12 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; \
 	then echo $$p; break; fi; done)
 
-.PHONY: run test lint format install migrate seed worker check-python
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format install migrate seed worker check-python
+
+help:
+	@echo "make run     install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make test    the whole test suite (DATABASE_URL=postgres://... for PostgreSQL)"
+	@echo "make lint    ruff check + format check;  make format  fix them"
+	@echo "make worker  run the task worker (TASKS_BACKEND=database)"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
