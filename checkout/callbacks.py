@@ -1,9 +1,269 @@
-"""Signed callbacks to the merchant's server (Standard Webhooks)."""
+"""Signed callbacks to merchants' servers, the Standard Webhooks way.
 
-from checkout.models import CheckoutSession
+A callback is a ``CallbackDelivery`` row (the outbox) holding the exact JSON body, frozen when
+the event happened; background tasks (``checkout.tasks``) POST it, re-signing each attempt:
+
+    webhook-id:        the delivery's public id, the same on every retry (receivers dedupe on it)
+    webhook-timestamp: seconds since the epoch, of this attempt
+    webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body" with the org's secret>
+
+The secret is ``whsec_<base64 key>``; the HMAC key is the decoded part after ``whsec_``.
+Callback URLs must be http(s), and hosts resolving to loopback, private, link-local or other
+non-public addresses are refused unless ``CALLBACK_ALLOW_PRIVATE`` (SSRF guard), both when a
+URL is given and again at delivery, connecting to the address that was checked.
+"""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from checkout.api.schemas import format_timestamp, session_object
+from checkout.effective_settings import effective_settings
+from checkout.models import CallbackDelivery, CheckoutSession
+from orgs.ids import new_public_id
 
 
-def enqueue_session_callback(*, session: CheckoutSession, event_type: str) -> None:
+class CallbackEvent:
+    COMPLETED = "checkout.session.completed"
+    PAYMENT_FAILED = "checkout.session.payment_failed"
+    EXPIRED = "checkout.session.expired"
+
+    ALL = frozenset({COMPLETED, PAYMENT_FAILED, EXPIRED})
+
+
+USER_AGENT = "hosted-checkout-callbacks/1"
+MAX_ERROR_LENGTH = 500
+# We only need the status code; reading a little of the body lets keep-alive servers finish.
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
+class UnsafeCallbackUrl(ValueError):
+    """The URL is not http(s), or its host resolves to an address we must not call."""
+
+
+# --- Signing --------------------------------------------------------------------------------
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key inside a ``whsec_…`` secret."""
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def sign(*, secret: str, message_id: str, timestamp: int, body: str) -> str:
+    """The ``webhook-signature`` header value: ``v1,<base64 HMAC-SHA256>``."""
+    signed_content = f"{message_id}.{timestamp}.{body}".encode()
+    digest = hmac.new(signing_key(secret), signed_content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(*, secret: str, message_id: str, timestamp: int, body: str) -> dict[str, str]:
+    """Every header of one delivery attempt."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(
+            secret=secret, message_id=message_id, timestamp=timestamp, body=body
+        ),
+    }
+
+
+# --- SSRF guard -----------------------------------------------------------------------------
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+def _host_and_port(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise UnsafeCallbackUrl("Callback URLs must be http:// or https:// URLs with a host.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise UnsafeCallbackUrl(f"Invalid port in callback URL: {error}.") from None
+    return parts.scheme, parts.hostname, port
+
+
+def resolve_callback_address(url: str) -> str:
+    """The address to connect to for ``url``; raises UnsafeCallbackUrl (or OSError on DNS)."""
+    _scheme, host, port = _host_and_port(url)
+    addresses = [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    if not settings.CALLBACK_ALLOW_PRIVATE:
+        refused = [address for address in addresses if not _is_public(address)]
+        # One private answer is enough to refuse: DNS may hand out the others next time.
+        if refused:
+            raise UnsafeCallbackUrl(
+                f"{host} resolves to a non-public address ({refused[0]}); "
+                "callbacks to private networks are disabled (CALLBACK_ALLOW_PRIVATE)."
+            )
+    return addresses[0]
+
+
+def check_callback_url(url: str) -> None:
+    """Refuse a callback URL given by a merchant if it is unsafe (raises UnsafeCallbackUrl).
+
+    A host that does not resolve yet is accepted: delivery checks again and records failures.
+    """
+    try:
+        resolve_callback_address(url)
+    except OSError:
+        return
+
+
+# --- Enqueueing -----------------------------------------------------------------------------
+
+
+def build_payload(*, session: CheckoutSession, event_type: str) -> str:
+    """The callback body: ``{"type", "timestamp", "data": <the API's session object>}``."""
+    return json.dumps(
+        {
+            "type": event_type,
+            "timestamp": format_timestamp(timezone.now()),
+            "data": session_object(session).to_json_dict(),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def enqueue_session_callback(
+    *, session: CheckoutSession, event_type: str
+) -> CallbackDelivery | None:
     """Queue ``event_type`` for the session's effective callback URL (call inside the
     transaction that changed the session; delivery starts on commit)."""
-    return None
+    if event_type not in CallbackEvent.ALL:
+        raise ValueError(f"Unknown callback event {event_type!r}.")
+    # Re-read inside the caller's transaction: the payload shows the state being committed.
+    current = CheckoutSession.objects.with_status().with_details().get(pk=session.pk)
+    url = effective_settings(current).callback_url
+    if not url:
+        return None
+    delivery = CallbackDelivery.objects.create(
+        public_id=new_public_id("msg"),
+        session=current,
+        event_type=event_type,
+        url=url,
+        payload=build_payload(session=current, event_type=event_type),
+        next_attempt_at=timezone.now(),
+    )
+    # robust: a broken queue must never fail the customer's payment; the row stays pending.
+    transaction.on_commit(partial(_start_delivery, delivery.pk), robust=True)
+    return delivery
+
+
+def _start_delivery(delivery_pk: int) -> None:
+    # Imported here: tasks import services, which import this module.
+    from checkout.tasks import enqueue_delivery
+
+    enqueue_delivery(delivery_pk)
+
+
+# --- Delivery -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    status_code: int | None
+    duration_ms: int
+    error: str = ""
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class _PinnedAddress:
+    """Connect to the address the SSRF guard checked, not to whatever DNS answers next."""
+
+    def __init__(self, *args, address: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = partial(self._connect_pinned, address)
+
+    def _connect_pinned(self, address, _host_port, timeout, source_address):
+        return socket.create_connection((address, self.port), timeout, source_address)
+
+
+class _PinnedHTTPConnection(_PinnedAddress, http.client.HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedAddress, http.client.HTTPSConnection):
+    pass
+
+
+def _post(*, url: str, address: str, body: bytes, headers: dict[str, str]) -> int:
+    scheme, host, port = _host_and_port(url)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    timeout = settings.CALLBACK_TIMEOUT_SECONDS
+    if scheme == "https":
+        connection = _PinnedHTTPSConnection(
+            host, port, address=address, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = _PinnedHTTPConnection(host, port, address=address, timeout=timeout)
+    try:
+        # No redirects are followed: a redirect could point anywhere, past the SSRF guard.
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(MAX_RESPONSE_BYTES)
+        return response.status
+    finally:
+        connection.close()
+
+
+def post_callback(delivery: CallbackDelivery, *, secret: str) -> DeliveryOutcome:
+    """One signed POST of ``delivery``'s payload; failures are returned, never raised."""
+    started = time.monotonic()
+
+    def outcome(status_code: int | None = None, error: str = "") -> DeliveryOutcome:
+        duration_ms = round((time.monotonic() - started) * 1000)
+        return DeliveryOutcome(status_code, duration_ms, error[:MAX_ERROR_LENGTH])
+
+    try:
+        address = resolve_callback_address(delivery.url)
+    except UnsafeCallbackUrl as error:
+        return outcome(error=str(error))
+    except OSError as error:
+        return outcome(error=f"DNS lookup failed: {error}")
+    headers = signed_headers(
+        secret=secret,
+        message_id=delivery.public_id,
+        timestamp=int(time.time()),
+        body=delivery.payload,
+    )
+    try:
+        status_code = _post(
+            url=delivery.url, address=address, body=delivery.payload.encode(), headers=headers
+        )
+    except (OSError, http.client.HTTPException) as error:
+        return outcome(error=f"{type(error).__name__}: {error}" if str(error) else repr(error))
+    if not 200 <= status_code < 300:
+        return outcome(status_code, f"HTTP {status_code}")
+    return outcome(status_code)

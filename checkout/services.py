@@ -4,6 +4,7 @@ records its timeline events in that transaction, and enqueues side effects on co
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
@@ -234,4 +235,66 @@ def create_checkout_session(
                 "expires_at": session.expires_at.isoformat(),
             },
         )
+        # The expiry callback comes from a task scheduled for expires_at (no cron).
+        transaction.on_commit(partial(_schedule_expiry, session.pk), robust=True)
+    return session
+
+
+# --- Expiry extension (JSON API PATCH, dashboard) -------------------------------------------
+
+MIN_EXTEND_EXPIRY_MINUTES = 1
+MAX_EXTEND_EXPIRY_MINUTES = 1440
+
+
+class SessionAlreadyPaid(Exception):
+    """The session's order is paid: its window can no longer change."""
+
+
+class SessionNoLongerActive(Exception):
+    """The session's window has closed (and its expiry may already have been announced)."""
+
+
+def _schedule_expiry(session_pk: int) -> None:
+    # Imported here: tasks import this module (record_event), so a top-level import is a cycle.
+    from checkout.tasks import schedule_session_expiry
+
+    schedule_session_expiry(session_pk)
+
+
+def extend_session_expiry(
+    *, session: CheckoutSession, minutes: int, actor: Actor, now: datetime | None = None
+) -> CheckoutSession:
+    """Add ``minutes`` (1–1440) to an unpaid, still active session's ``expires_at``.
+
+    Raises ValidationError (``minutes``), SessionAlreadyPaid or SessionNoLongerActive.
+    """
+    if type(minutes) is not int or not (
+        MIN_EXTEND_EXPIRY_MINUTES <= minutes <= MAX_EXTEND_EXPIRY_MINUTES
+    ):
+        raise ValidationError(
+            {
+                "minutes": f"Must be a whole number of minutes from {MIN_EXTEND_EXPIRY_MINUTES} "
+                f"to {MAX_EXTEND_EXPIRY_MINUTES}."
+            }
+        )
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Lock the order first, as paying does, so an extension and a payment serialize.
+        order = Order.objects.select_for_update().get(pk=session.order_id)
+        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if order.is_paid:
+            raise SessionAlreadyPaid(f"Session {locked.public_id} is already paid.")
+        # An expired session stays expired: its merchant may already have been told so.
+        if locked.expires_at <= now:
+            raise SessionNoLongerActive(f"Session {locked.public_id} has expired.")
+        locked.expires_at += timedelta(minutes=minutes)
+        locked.save(update_fields=["expires_at"])
+        record_event(
+            session=locked,
+            kind=EventKind.EXPIRY_EXTENDED,
+            actor=actor,
+            data={"minutes": minutes, "expires_at": locked.expires_at.isoformat()},
+        )
+        transaction.on_commit(partial(_schedule_expiry, locked.pk), robust=True)
+    session.expires_at = locked.expires_at
     return session

@@ -1,1 +1,144 @@
-"""Background work (django.tasks): callback delivery, receipts, expiry."""
+"""Background work (django.tasks): callback delivery with retries, and session expiry.
+
+Backends (``TASKS_BACKEND``, see README "Background tasks"):
+
+- ``database`` (production): django-tasks-db; ``manage.py db_worker`` runs the tasks. Retries
+  wait ``CALLBACK_RETRY_SCHEDULE[n]`` seconds (``run_after``), and each session's expiry task
+  runs at its ``expires_at``.
+- ``immediate`` (embedded default): a task runs as soon as it is enqueued, after the commit of
+  the request that caused it. It cannot defer, so a callback gets its first attempt only (no
+  retries) and no expiry callbacks are sent; both are stated on the timeline / in the README.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.tasks import task, task_backends
+from django.utils import timezone
+
+from checkout.actors import Actor
+from checkout.callbacks import CallbackEvent, enqueue_session_callback, post_callback
+from checkout.choices import EventKind
+from checkout.models import CallbackDelivery, CheckoutSession, Order
+from checkout.services import record_event
+
+
+def backend_can_defer() -> bool:
+    """Whether the configured task backend can run a task later (``run_after``)."""
+    return task_backends["default"].supports_defer
+
+
+def enqueue_delivery(delivery_pk: int, *, delay_seconds: int = 0) -> None:
+    """Start (or retry, after ``delay_seconds``) the delivery of one callback."""
+    if delay_seconds and backend_can_defer():
+        run_after = timezone.now() + timedelta(seconds=delay_seconds)
+        deliver_callback.using(run_after=run_after).enqueue(delivery_pk)
+    else:
+        deliver_callback.enqueue(delivery_pk)
+
+
+def schedule_session_expiry(session_pk: int) -> None:
+    """Run ``expire_session`` at the session's ``expires_at`` (needs a deferring backend)."""
+    if not backend_can_defer():
+        return
+    expires_at = (
+        CheckoutSession.objects.filter(pk=session_pk).values_list("expires_at", flat=True).first()
+    )
+    if expires_at is not None:
+        expire_session.using(run_after=expires_at).enqueue(session_pk)
+
+
+def _retry_delay(attempts: int) -> int | None:
+    """Seconds before the next try after ``attempts`` failed ones, or None to give up."""
+    schedule = settings.CALLBACK_RETRY_SCHEDULE
+    if attempts > len(schedule) or not backend_can_defer():
+        return None
+    return schedule[attempts - 1]
+
+
+@task
+def deliver_callback(delivery_pk: int) -> str:
+    """Make one delivery attempt, record it on the session's timeline, schedule a retry."""
+    delivery = (
+        CallbackDelivery.objects.select_related("session__org").filter(pk=delivery_pk).first()
+    )
+    if delivery is None or delivery.status != CallbackDelivery.Status.PENDING:
+        return "skipped"
+    # No transaction is open during the request: a slow merchant must not hold database locks.
+    outcome = post_callback(delivery, secret=delivery.session.org.callback_secret)
+    attempt = delivery.attempts + 1
+    now = timezone.now()
+    delay = None if outcome.delivered else _retry_delay(attempt)
+    if outcome.delivered:
+        status = CallbackDelivery.Status.DELIVERED
+    elif delay is None:
+        status = CallbackDelivery.Status.FAILED
+    else:
+        status = CallbackDelivery.Status.PENDING
+    next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
+
+    with transaction.atomic():
+        CallbackDelivery.objects.filter(pk=delivery.pk).update(
+            attempts=attempt,
+            status=status,
+            last_status_code=outcome.status_code,
+            last_error=outcome.error,
+            next_attempt_at=next_attempt_at,
+            delivered_at=now if outcome.delivered else None,
+        )
+        record_event(
+            session=delivery.session,
+            kind=EventKind.CALLBACK_DELIVERED if outcome.delivered else EventKind.CALLBACK_FAILED,
+            actor=Actor.system(),
+            data={
+                "delivery": delivery.public_id,
+                "event_type": delivery.event_type,
+                "url": delivery.url,
+                "attempt": attempt,
+                "status_code": outcome.status_code,
+                "duration_ms": outcome.duration_ms,
+                "error": outcome.error,
+                "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
+                **(
+                    {"retries": "need TASKS_BACKEND=database"}
+                    if not outcome.delivered and not backend_can_defer()
+                    else {}
+                ),
+            },
+        )
+        if delay is not None:
+            transaction.on_commit(lambda: enqueue_delivery(delivery.pk, delay_seconds=delay))
+    return status
+
+
+@task
+def expire_session(session_pk: int) -> str:
+    """At ``expires_at``: record ``session_expired`` and call back, unless paid or extended."""
+    now = timezone.now()
+    with transaction.atomic():
+        order_pk = (
+            CheckoutSession.objects.filter(pk=session_pk).values_list("order_id", flat=True).first()
+        )
+        if order_pk is None:
+            return "gone"
+        # Lock the order, then the session (as paying and extending do), so a payment racing
+        # the deadline either commits first (then no expiry) or waits and finds it expired.
+        order = Order.objects.select_for_update().get(pk=order_pk)
+        session = CheckoutSession.objects.select_for_update().get(pk=session_pk)
+        if order.is_paid:
+            return "paid"
+        if session.expires_at > now:
+            # Extended since this task was scheduled: look again at the new deadline.
+            transaction.on_commit(lambda: schedule_session_expiry(session_pk))
+            return "rescheduled"
+        if session.events.filter(kind=EventKind.SESSION_EXPIRED).exists():
+            return "already expired"
+        record_event(
+            session=session,
+            kind=EventKind.SESSION_EXPIRED,
+            actor=Actor.system(),
+            data={"expires_at": session.expires_at.isoformat()},
+        )
+        enqueue_session_callback(session=session, event_type=CallbackEvent.EXPIRED)
+    return "expired"

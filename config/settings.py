@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    # Serves the API docs page (/v0/docs) with Swagger UI from local static files: CSP-clean.
+    "ninja",
     "orgs",
     "checkout",
     "dashboard",
