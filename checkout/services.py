@@ -4,6 +4,7 @@ records its timeline events in that transaction, and enqueues side effects on co
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import partial
 
 from django.core.exceptions import ValidationError
@@ -13,8 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from checkout.actors import Actor
-from checkout.choices import EventKind, SessionSource
-from checkout.effective_settings import RequiredFieldSet, resolve_settings
+from checkout.choices import EventKind, PaymentStatus, SessionSource
+from checkout.effective_settings import RequiredFieldSet, effective_settings, resolve_settings
 from checkout.models import (
     DEFAULT_EXPIRES_IN_MINUTES,
     MAX_EXPIRES_IN_MINUTES,
@@ -26,6 +27,8 @@ from checkout.models import (
     TimelineEvent,
 )
 from checkout.money import is_known_currency
+from checkout.processors import CardDetails, processor_for_mode
+from checkout.request_context import CustomerContext
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink
 
@@ -298,3 +301,238 @@ def extend_session_expiry(
         transaction.on_commit(partial(_schedule_expiry, locked.pk), robust=True)
     session.expires_at = locked.expires_at
     return session
+
+
+# --- Hosted checkout: customer details and payment ------------------------------------------
+
+# Session fields the details step may write (the form's cleaned data uses these names).
+CUSTOMER_DETAIL_FIELDS = (
+    "customer_email",
+    "customer_phone",
+    "customer_country",
+    "customer_postal_code",
+    "shipping_name",
+    "shipping_line1",
+    "shipping_line2",
+    "shipping_city",
+    "shipping_state",
+    "shipping_postal_code",
+    "shipping_country",
+)
+# What each required field group needs before the customer may pay.
+REQUIRED_DETAIL_FIELDS = {
+    "phone": ("customer_phone",),
+    "location": ("customer_country", "customer_postal_code"),
+    "shipping_address": (
+        "shipping_name",
+        "shipping_line1",
+        "shipping_city",
+        "shipping_postal_code",
+        "shipping_country",
+    ),
+}
+
+
+class CheckoutClosed(Exception):
+    """The session can no longer take details or a payment."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason  # "paid" or "expired"
+
+
+class PaymentOutcomeKind(StrEnum):
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    ALREADY_PAID = "already_paid"
+    EXPIRED = "expired"
+    UNAVAILABLE = "unavailable"  # no processor for the session's mode (live without one)
+    DETAILS_MISSING = "details_missing"
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    kind: PaymentOutcomeKind
+    session: CheckoutSession
+    code: str = ""
+    decline_code: str = ""
+    message: str = ""  # safe to show the customer
+
+    @property
+    def succeeded(self) -> bool:
+        return self.kind == PaymentOutcomeKind.SUCCEEDED
+
+
+def _lock_for_checkout(session: CheckoutSession) -> CheckoutSession:
+    # Order first, then session: the same order every writer of a session uses (no deadlock).
+    order = Order.objects.select_for_update().get(pk=session.order_id)
+    locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+    locked.order = order
+    return locked
+
+
+def _apply_context(session: CheckoutSession, context: CustomerContext) -> list[str]:
+    session.ip_address = context.ip_address
+    session.user_agent = context.user_agent[:500]
+    session.device_type = context.device_type
+    return ["ip_address", "user_agent", "device_type"]
+
+
+def missing_details(session: CheckoutSession) -> list[str]:
+    """Required detail groups (``email``, ``phone``, …) the session does not have yet."""
+    required = effective_settings(session).required_fields
+    missing = [] if session.customer_email else ["email"]
+    return missing + [
+        group
+        for group in required.names
+        if not all(getattr(session, field) for field in REQUIRED_DETAIL_FIELDS[group])
+    ]
+
+
+def save_customer_details(
+    *, session: CheckoutSession, details: Mapping[str, str], context: CustomerContext
+) -> CheckoutSession:
+    """Store step 1 (email and required fields) plus context; record ``details_provided``.
+
+    Raises ValidationError for unknown or missing fields, CheckoutClosed when the session is
+    paid or expired.
+    """
+    if unknown := set(details) - set(CUSTOMER_DETAIL_FIELDS):
+        raise ValidationError(f"Unknown detail fields: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = _lock_for_checkout(session)
+        if locked.order.is_paid:
+            raise CheckoutClosed("paid")
+        if not locked.is_active:
+            raise CheckoutClosed("expired")
+        for field, value in details.items():
+            setattr(locked, field, value)
+        if missing := missing_details(locked):
+            raise ValidationError({group: "This field is required." for group in missing})
+        locked.details_provided_at = timezone.now()
+        locked.save(
+            update_fields=[*details, "details_provided_at", *_apply_context(locked, context)]
+        )
+        provided = ["email"] + [
+            group
+            for group, fields in REQUIRED_DETAIL_FIELDS.items()
+            if all(getattr(locked, field) for field in fields)
+        ]
+        # Which fields, never their values: the timeline is read by every merchant user.
+        record_event(
+            session=locked,
+            kind=EventKind.DETAILS_PROVIDED,
+            actor=Actor.customer(),
+            data={"fields": provided},
+        )
+    return locked
+
+
+def _enqueue_callback(session: CheckoutSession, event_type: str) -> None:
+    # Imported here: the callbacks module records events through this one (an import cycle).
+    from checkout.callbacks import enqueue_session_callback
+
+    enqueue_session_callback(session=session, event_type=event_type)
+
+
+def _enqueue_receipt(session_public_id: str) -> None:
+    # Imported here: receipts record their events through this module (an import cycle).
+    from checkout.receipts import send_receipt_task
+
+    send_receipt_task.enqueue(session_public_id)
+
+
+def pay_checkout_session(
+    *, session: CheckoutSession, card: CardDetails, context: CustomerContext
+) -> PaymentOutcome:
+    """Charge the session's order with ``card``, at most once ever, and record the outcome."""
+    processor = processor_for_mode(session.mode)
+    if processor is None:
+        return PaymentOutcome(PaymentOutcomeKind.UNAVAILABLE, session)
+    with transaction.atomic():
+        locked = _lock_for_checkout(session)
+        order = locked.order
+        # Re-checked under the lock: another tab, a double click or another server may have
+        # paid this order since the page was rendered.
+        if order.is_paid:
+            return PaymentOutcome(PaymentOutcomeKind.ALREADY_PAID, locked)
+        if not locked.is_active:
+            return PaymentOutcome(PaymentOutcomeKind.EXPIRED, locked)
+        if locked.details_provided_at is None or missing_details(locked):
+            return PaymentOutcome(PaymentOutcomeKind.DETAILS_MISSING, locked)
+
+        attempt = locked.failed_attempts + 1
+        result = processor.charge(
+            amount=order.amount_total,
+            currency=order.currency,
+            card=card,
+            # One key per attempt: a retried request for the same attempt can never charge twice.
+            idempotency_key=f"{locked.public_id}:attempt:{attempt}",
+            description=f"Order #{order.number}",
+        )
+        locked.payment_method_brand = result.brand[:20]
+        locked.payment_method_last4 = result.last4 or card.last4
+        update_fields = [
+            "payment_method_brand",
+            "payment_method_last4",
+            *_apply_context(locked, context),
+        ]
+
+        if not result.success:
+            locked.failed_attempts = attempt
+            locked.save(update_fields=[*update_fields, "failed_attempts"])
+            record_event(
+                session=locked,
+                kind=EventKind.PAYMENT_FAILED,
+                actor=Actor.customer(),
+                data={
+                    "code": result.code,
+                    "decline_code": result.decline_code,
+                    "message": result.message,
+                    "brand": locked.payment_method_brand,
+                    "last4": locked.payment_method_last4,
+                    "attempt": attempt,
+                },
+            )
+            _enqueue_callback(locked, "checkout.session.payment_failed")
+            return PaymentOutcome(
+                PaymentOutcomeKind.DECLINED,
+                locked,
+                code=result.code,
+                decline_code=result.decline_code,
+                message=result.message,
+            )
+
+        order.payment_status = PaymentStatus.PAID
+        order.paid_at = timezone.now()
+        order.payment_reference = result.reference[:100]
+        order.payment_method_brand = locked.payment_method_brand
+        order.payment_method_last4 = locked.payment_method_last4
+        order.customer_email = locked.customer_email
+        order.save(
+            update_fields=[
+                "payment_status",
+                "paid_at",
+                "payment_reference",
+                "payment_method_brand",
+                "payment_method_last4",
+                "customer_email",
+            ]
+        )
+        locked.save(update_fields=update_fields)
+        record_event(
+            session=locked,
+            kind=EventKind.PAYMENT_SUCCEEDED,
+            actor=Actor.customer(),
+            data={
+                "reference": order.payment_reference,
+                "brand": order.payment_method_brand,
+                "last4": order.payment_method_last4,
+                "amount": order.amount_total,
+                "currency": order.currency,
+            },
+        )
+        _enqueue_callback(locked, "checkout.session.completed")
+        # After commit, and robust: a failing mail server or queue must never undo a payment.
+        transaction.on_commit(partial(_enqueue_receipt, locked.public_id), robust=True)
+    return PaymentOutcome(PaymentOutcomeKind.SUCCEEDED, locked)

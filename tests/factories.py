@@ -100,3 +100,17 @@ def make_session(
 def expired_session(**kwargs):
     """A session whose window closed a minute ago."""
     return make_session(created_at=timezone.now() - timedelta(minutes=61), **kwargs)
+
+
+def session_ready_to_pay(**kwargs):
+    """A session whose customer has finished step 1 (email given): the card step is next."""
+    session = make_session(**kwargs)
+    session.details_provided_at = timezone.now()
+    session.save(update_fields=["details_provided_at"])
+    return session
+
+
+def card_form_data(number: str = "4242 4242 4242 4242", **overrides) -> dict[str, str]:
+    """What the customer types into the card step: a valid future expiry and a 3-digit CVC."""
+    future_year = (timezone.now().year + 3) % 100
+    return {"number": number, "expiry": f"12 / {future_year:02d}", "cvc": "123", **overrides}

@@ -1,0 +1,108 @@
+"""Receipt emails (HTML + text) for paid orders, sent through Django's email backend, and the
+background task that sends one after a payment commits.
+
+Sending never raises into a payment: a refused or unreachable mail server is recorded on the
+session's timeline as ``receipt_failed`` and the merchant can resend from the dashboard.
+"""
+
+import logging
+import smtplib
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.tasks import task
+from django.template.loader import render_to_string
+
+from checkout.actors import Actor
+from checkout.choices import EventKind
+from checkout.effective_settings import effective_settings
+from checkout.models import CheckoutSession, Order, TimelineEvent
+from checkout.money import format_money
+from checkout.portal import portal_path, portal_url
+from checkout.services import record_event
+
+logger = logging.getLogger(__name__)
+
+
+def line_items(order: Order, locale: str | None = None) -> list[dict]:
+    """The order's items with their amounts formatted for display."""
+    return [
+        {
+            "name": item.name,
+            "quantity": item.quantity,
+            "unit_price": format_money(item.unit_price, order.currency, locale),
+            "amount": format_money(item.amount, order.currency, locale),
+        }
+        for item in order.items.all()
+    ]
+
+
+def payment_method_label(brand: str, last4: str) -> str:
+    """``Visa •••• 4242``."""
+    names = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"}
+    name = names.get(brand, brand.title() if brand and brand != "unknown" else "Card")
+    return f"{name} •••• {last4}" if last4 else name
+
+
+def receipt_context(session: CheckoutSession, locale: str | None = None) -> dict:
+    """What a receipt shows: merchant, order number, items, total, payment method, portal."""
+    order = session.order
+    return {
+        "session": session,
+        "order": order,
+        "org": session.org,
+        "items": line_items(order, locale),
+        "total": format_money(order.amount_total, order.currency, locale),
+        "payment_method": payment_method_label(
+            order.payment_method_brand, order.payment_method_last4
+        ),
+        "effective": effective_settings(session),
+        "portal_path": portal_path(order),
+        "portal_url": portal_url(order),
+    }
+
+
+def receipt_message(session: CheckoutSession) -> EmailMultiAlternatives:
+    """The receipt email for a paid session's order."""
+    context = receipt_context(session)
+    order, org = session.order, session.org
+    message = EmailMultiAlternatives(
+        subject=f"Your receipt from {org.name} [#{order.number}]",
+        body=render_to_string("checkout/email/receipt.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[order.customer_email],
+        reply_to=[org.support_email] if org.support_email else None,
+    )
+    message.attach_alternative(
+        render_to_string("checkout/email/receipt.html", context), "text/html"
+    )
+    return message
+
+
+def send_receipt(*, session: CheckoutSession, actor: Actor) -> TimelineEvent:
+    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` if mail fails."""
+    order = session.order
+    if not order.is_paid or not order.customer_email:
+        raise ValueError(f"Order {order.public_id} has no receipt to send (unpaid or no email).")
+    try:
+        receipt_message(session).send()
+    except (smtplib.SMTPException, OSError) as error:
+        logger.warning("Receipt for %s not sent: %s", session.public_id, error)
+        return record_event(
+            session=session,
+            kind=EventKind.RECEIPT_FAILED,
+            actor=actor,
+            data={"to": order.customer_email, "error": f"{type(error).__name__}: {error}"[:300]},
+        )
+    return record_event(
+        session=session, kind=EventKind.RECEIPT_SENT, actor=actor, data={"to": order.customer_email}
+    )
+
+
+@task
+def send_receipt_task(session_public_id: str) -> str:
+    """Send a paid session's receipt in the background (enqueued when the payment commits)."""
+    session = CheckoutSession.objects.select_related("order", "org").get(
+        public_id=session_public_id
+    )
+    return send_receipt(session=session, actor=Actor.system()).kind

@@ -1,0 +1,288 @@
+"""The customer's pages: payment links, the hosted checkout page (details → card → receipt),
+and the customer portal.
+
+Every form works as a plain POST-redirect-GET; with HTMX the same views answer with the named
+partial of ``checkout/checkout_page.html`` that changed (``steps`` or ``card_step``).
+"""
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from checkout.actors import Actor
+from checkout.choices import SessionSource
+from checkout.effective_settings import effective_settings, resolve_settings
+from checkout.forms import CardForm, DetailsForm
+from checkout.models import CheckoutSession
+from checkout.money import format_money
+from checkout.portal import portal_orders, read_portal_token
+from checkout.processors import processor_for_mode
+from checkout.processors.test import TEST_CARD_OUTCOMES, card_brand
+from checkout.receipts import line_items, payment_method_label, receipt_context
+from checkout.request_context import customer_context, customer_locale
+from checkout.services import (
+    CheckoutClosed,
+    PaymentOutcomeKind,
+    create_checkout_session,
+    pay_checkout_session,
+    save_customer_details,
+)
+from orgs.models import Organization, PaymentLink
+
+PAGE = "checkout/checkout_page.html"
+# After this many declines in one session the page suggests another card (SPEC: failedAttempts
+# drives "try a different payment method").
+SUGGEST_OTHER_CARD_AFTER = 2
+SUCCESS_URL_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _go_to(request: HttpRequest, url: str) -> HttpResponse:
+    """A full navigation: HX-Redirect for HTMX requests, a 303 otherwise."""
+    return HttpResponseClientRedirect(url) if request.htmx else _see_other(url)
+
+
+def _load_session(session_id: str) -> CheckoutSession | None:
+    return CheckoutSession.objects.with_details().filter(public_id=session_id).first()
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return render(request, "checkout/not_found.html", status=404)
+
+
+def success_redirect_url(session: CheckoutSession) -> str:
+    """The effective success URL with the session id filled in, else the built-in page."""
+    if success_url := effective_settings(session).success_url:
+        return success_url.replace(SUCCESS_URL_PLACEHOLDER, session.public_id)
+    return reverse("checkout:thank_you", args=[session.public_id])
+
+
+def test_card_help() -> list[dict[str, str]]:
+    """The test cards and what each does, for the test-mode banner (from the processor)."""
+    cards = []
+    for number, (code, decline_code) in TEST_CARD_OUTCOMES.items():
+        grouped = " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+        result = (
+            f"Succeeds ({payment_method_label(card_brand(number), '')})"
+            if not code
+            else f"Declined: {(decline_code or code).replace('_', ' ')}"
+        )
+        cards.append({"number": grouped, "result": result})
+    cards.append({"number": "4242 4242 4242 4241", "result": "Invalid number (format error)"})
+    return cards
+
+
+def _page_context(request: HttpRequest, session: CheckoutSession, **extra) -> dict:
+    order, locale = session.order, customer_locale(request)
+    settings = effective_settings(session)  # the one resolver: required fields, links
+    total = format_money(order.amount_total, order.currency, locale)
+    return {
+        "session": session,
+        "order": order,
+        "org": session.org,
+        "effective": settings,
+        "items": line_items(order, locale),
+        "total": total,
+        "pay_label": f"Pay {total}",
+        "is_test_mode": session.mode == "test",
+        "test_cards": test_card_help() if session.mode == "test" else [],
+        "suggest_other_card": session.failed_attempts >= SUGGEST_OTHER_CARD_AFTER,
+        **extra,
+    }
+
+
+def _details_form(session: CheckoutSession, data=None) -> DetailsForm:
+    return DetailsForm(
+        data,
+        initial=DetailsForm.initial_from(session),
+        required_fields=effective_settings(session).required_fields,
+    )
+
+
+def _render_steps(request, session, *, details_form=None, card_form=None, **extra) -> HttpResponse:
+    """The checkout page, or only its ``steps`` partial for HTMX."""
+    editing = details_form is not None or session.details_provided_at is None
+    context = _page_context(
+        request,
+        session,
+        step="details" if editing else "card",
+        details_form=details_form or _details_form(session),
+        card_form=card_form or CardForm(),
+        **extra,
+    )
+    return render(request, f"{PAGE}#steps" if request.htmx else PAGE, context)
+
+
+def _notice_context(session: CheckoutSession) -> dict:
+    return {"session": session, "org": session.org, "effective": effective_settings(session)}
+
+
+def _closed_page(request: HttpRequest, session: CheckoutSession, **extra) -> HttpResponse | None:
+    """The page shown instead of the form when the session cannot take a payment."""
+    if session.order.is_paid:
+        context = receipt_context(session, customer_locale(request))
+        return render(request, "checkout/receipt.html", {**context, **extra})
+    if not session.is_active:
+        link = session.payment_link
+        fresh_start = link if link is not None and link.is_active else None
+        context = {**_notice_context(session), "fresh_start_link": fresh_start}
+        return render(request, "checkout/expired.html", context, status=410)
+    if processor_for_mode(session.mode) is None:
+        return render(request, "checkout/unavailable.html", _notice_context(session), status=503)
+    return None
+
+
+@require_GET
+def open_payment_link(request: HttpRequest, link_id: str) -> HttpResponse:
+    """A payment link opens a fresh session + order and sends the customer there."""
+    link = PaymentLink.objects.select_related("org").filter(public_id=link_id).first()
+    if link is None:
+        return _not_found(request)
+    link_context = {
+        "link": link,
+        "org": link.org,
+        "effective": resolve_settings(org=link.org, link=link),
+    }
+    if not link.is_active:
+        return render(request, "checkout/link_inactive.html", link_context, status=404)
+    if processor_for_mode(link.mode) is None:
+        return render(request, "checkout/unavailable.html", link_context, status=503)
+    try:
+        session = create_checkout_session(
+            org=link.org,
+            mode=link.mode,
+            source=SessionSource.PAYMENT_LINK,
+            actor=Actor.customer(),
+            link=link,
+        )
+    except ValidationError:
+        # A link the service refuses (say, a currency no longer valid) cannot be opened.
+        return render(request, "checkout/link_inactive.html", link_context, status=404)
+    return _see_other(reverse("checkout:session", args=[session.public_id]))
+
+
+@never_cache
+@require_GET
+def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
+    """The hosted page: the order, then step 1 (details) or step 2 (card)."""
+    session = _load_session(session_id)
+    if session is None:
+        return _not_found(request)
+    if closed := _closed_page(request, session):
+        return closed
+    editing = request.GET.get("step") == "details" and session.details_provided_at is not None
+    return _render_steps(request, session, details_form=_details_form(session) if editing else None)
+
+
+@never_cache
+@require_POST
+def save_details(request: HttpRequest, session_id: str) -> HttpResponse:
+    """Step 1: save email and required fields, then show the card step."""
+    session = _load_session(session_id)
+    if session is None:
+        return _not_found(request)
+    if _closed_page(request, session):
+        return _go_to(request, reverse("checkout:session", args=[session_id]))
+    form = _details_form(session, request.POST)
+    if form.is_valid():
+        try:
+            session = save_customer_details(
+                session=session,
+                details=form.customer_details(),
+                context=customer_context(request),
+            )
+        except CheckoutClosed:
+            return _go_to(request, reverse("checkout:session", args=[session_id]))
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            if not request.htmx:
+                return _see_other(reverse("checkout:session", args=[session_id]))
+            return _render_steps(request, _load_session(session_id))
+    return _render_steps(request, session, details_form=form)
+
+
+@never_cache
+@require_POST
+def pay(request: HttpRequest, session_id: str) -> HttpResponse:
+    """Step 2: charge the card. Amount and currency come from the order, never the form."""
+    closed_url = reverse("checkout:session", args=[session_id])
+    session = _load_session(session_id)
+    if session is None:
+        return _not_found(request)
+    if closed := _closed_page(request, session, already_paid=True):
+        return _go_to(request, closed_url) if request.htmx else closed
+    form = CardForm(request.POST)
+    if not form.is_valid():
+        return _render_card_step(request, session, card_form=form)
+    outcome = pay_checkout_session(
+        session=session, card=form.card_details(), context=customer_context(request)
+    )
+    if outcome.kind == PaymentOutcomeKind.SUCCEEDED:
+        return _go_to(request, success_redirect_url(session))
+    if outcome.kind == PaymentOutcomeKind.DECLINED:
+        session.failed_attempts = outcome.session.failed_attempts
+        return _render_card_step(request, session, decline_message=outcome.message)
+    if outcome.kind == PaymentOutcomeKind.ALREADY_PAID and not request.htmx:
+        return _closed_page(request, _load_session(session_id), already_paid=True)
+    # Expired, unavailable or details missing meanwhile: the session page explains which.
+    return _go_to(request, closed_url)
+
+
+def _render_card_step(request, session, *, card_form=None, decline_message="") -> HttpResponse:
+    context = _page_context(
+        request,
+        session,
+        step="card",
+        details_form=_details_form(session),
+        card_form=card_form or CardForm(),
+        decline_message=decline_message,
+    )
+    return render(request, f"{PAGE}#card_step" if request.htmx else PAGE, context)
+
+
+@never_cache
+@require_GET
+def thank_you(request: HttpRequest, session_id: str) -> HttpResponse:
+    """The built-in success page: the receipt and a portal link."""
+    session = _load_session(session_id)
+    if session is None:
+        return _not_found(request)
+    if not session.order.is_paid:
+        return _see_other(reverse("checkout:session", args=[session_id]))
+    context = receipt_context(session, customer_locale(request))
+    return render(request, "checkout/receipt.html", {**context, "thank_you": True})
+
+
+@never_cache
+@require_GET
+def portal(request: HttpRequest, token: str) -> HttpResponse:
+    """The customer portal: every paid order of this customer at this merchant."""
+    access = read_portal_token(token)
+    org = Organization.objects.filter(pk=access.org_id).first() if access else None
+    if org is None:
+        return _not_found(request)
+    locale = customer_locale(request)
+    orders = [
+        {
+            "order": order,
+            "items": line_items(order, locale),
+            "total": format_money(order.amount_total, order.currency, locale),
+            "payment_method": payment_method_label(
+                order.payment_method_brand, order.payment_method_last4
+            ),
+        }
+        for order in portal_orders(access)
+    ]
+    effective = resolve_settings(org=org)
+    context = {"org": org, "email": access.email, "orders": orders, "effective": effective}
+    return render(request, "checkout/portal.html", context)
