@@ -1,13 +1,19 @@
 from django.contrib import admin
+from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+
+def favicon(request):
+    # Browsers ask for /favicon.ico on every page, admin included. Resolved per request because
+    # the hashed static name only exists after collectstatic in production.
+    return redirect(static("favicon.svg"), permanent=True)
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
     path("v0/", include("checkout.api.urls")),
-    # Browsers ask for /favicon.ico on every page, admin included.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", favicon),
     path("", include("checkout.urls")),
 ]
