@@ -175,6 +175,29 @@ def require_json_body(run: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     return checked
 
 
+def only_query_params(*allowed: str) -> Callable[[Callable[..., HttpResponse]], Callable]:
+    """Refuse query parameters the operation does not know (400), as for unknown body fields."""
+
+    def decorator(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(run)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            unknown = sorted(set(request.GET) - set(allowed))
+            if unknown:
+                return error_response(
+                    ApiError(
+                        400,
+                        code="parameter_unknown",
+                        param=unknown[0],
+                        message=f"Unknown query parameter: {unknown[0]}.",
+                    )
+                )
+            return run(request, *args, **kwargs)
+
+        return checked
+
+    return decorator
+
+
 def json_method_not_allowed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """ninja answers a wrong method with plain text; answer with the error object instead."""
 

@@ -22,6 +22,7 @@ from checkout.api.errors import (
     error_response,
     install_error_handlers,
     not_found,
+    only_query_params,
     require_json_body,
 )
 from checkout.api.idempotency import run_idempotently
@@ -194,10 +195,11 @@ def _create(api_key: ApiKey, payload: CreateCheckoutSession) -> HttpResponse:
     "/checkout/sessions",
     response={201: CheckoutSessionObject, **ERRORS},
     operation_id="createCheckoutSession",
+    by_alias=True,
     summary="Create a checkout session",
     url_name="checkout-sessions",
 )
-@decorate_view(require_json_body)
+@decorate_view(require_json_body, only_query_params())
 def create_session(
     request: HttpRequest,
     payload: CreateCheckoutSession,
@@ -213,8 +215,10 @@ def create_session(
     "/checkout/sessions",
     response={200: CheckoutSessionList, **ERRORS},
     operation_id="listCheckoutSessions",
+    by_alias=True,
     summary="List checkout sessions",
 )
+@decorate_view(only_query_params("status", "limit", "startingAfter"))
 def list_sessions(
     request: HttpRequest,
     status: SessionStatus | None = StatusFilter,
@@ -258,8 +262,10 @@ def list_sessions(
     "/checkout/sessions/{session_id}",
     response={200: CheckoutSessionObject, **ERRORS},
     operation_id="retrieveCheckoutSession",
+    by_alias=True,
     summary="Retrieve a checkout session",
 )
+@decorate_view(only_query_params())
 def retrieve_session(request: HttpRequest, session_id: str = SessionId) -> HttpResponse:
     """The session with this id (404 for another org's or mode's session)."""
     return json_response(200, session_object(get_session(request.auth, session_id)))
@@ -290,9 +296,10 @@ def _extend(api_key: ApiKey, session_id: str, payload: UpdateCheckoutSession) ->
     "/checkout/sessions/{session_id}",
     response={200: CheckoutSessionObject, **ERRORS},
     operation_id="updateCheckoutSession",
+    by_alias=True,
     summary="Extend a checkout session's expiry",
 )
-@decorate_view(require_json_body)
+@decorate_view(require_json_body, only_query_params())
 def update_session(
     request: HttpRequest,
     payload: UpdateCheckoutSession,

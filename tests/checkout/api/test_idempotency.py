@@ -1,0 +1,133 @@
+"""Idempotency-Key on POST and PATCH: replay, mismatch, in flight, scope, retention."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from checkout.api.idempotency import request_fingerprint
+from checkout.models import CheckoutSession, IdempotencyRecord
+from orgs.services import create_api_key
+from tests.checkout.api.client import SEED_BODY, ApiClient, error_of
+from tests.factories import make_session
+
+
+def test_same_key_and_body_replays_the_first_response_exactly(api):
+    first = api.create(SEED_BODY, **{"Idempotency-Key": "order-1001"})
+
+    again = api.create(SEED_BODY, **{"Idempotency-Key": "order-1001"})
+
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert not first.has_header("Idempotent-Replayed")
+    assert CheckoutSession.objects.count() == 1
+
+
+def test_same_key_with_another_body_is_400_idempotency_error(api):
+    api.create(SEED_BODY, **{"Idempotency-Key": "order-1001"})
+
+    response = api.create({**SEED_BODY, "currency": "EUR"}, **{"Idempotency-Key": "order-1001"})
+
+    assert response.status_code == 400
+    assert error_of(response)["type"] == "idempotency_error"
+    assert CheckoutSession.objects.count() == 1
+
+
+def test_in_flight_claim_of_the_same_request_is_409(api, org, rf):
+    request = rf.post("/v0/checkout/sessions", SEED_BODY, content_type="application/json")
+    IdempotencyRecord.objects.create(
+        org=org, mode="test", key="busy", request_fingerprint=request_fingerprint(request)
+    )
+
+    response = api.create(SEED_BODY, **{"Idempotency-Key": "busy"})
+
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "idempotency_key_in_use"
+    assert not CheckoutSession.objects.exists()
+
+
+def test_keys_are_scoped_to_org_and_mode(api, other_org_api, org, settings):
+    settings.LIVE_PAYMENT_PROCESSOR = "checkout.processors.TestProcessor"
+    live_api = ApiClient(create_api_key(org=org, mode="live")[1])
+
+    ids = {
+        client.create(SEED_BODY, **{"Idempotency-Key": "same"}).json()["id"]
+        for client in (api, other_org_api, live_api)
+    }
+
+    assert len(ids) == 3
+
+
+def test_failed_requests_are_not_kept(api):
+    bad = api.create({"items": []}, **{"Idempotency-Key": "retry-me"})
+
+    good = api.create(SEED_BODY, **{"Idempotency-Key": "retry-me"})
+
+    assert bad.status_code == 400
+    assert good.status_code == 201
+    assert not good.has_header("Idempotent-Replayed")
+
+
+def test_keys_expire_after_24_hours(api):
+    api.create(SEED_BODY, **{"Idempotency-Key": "yesterday"})
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=24, seconds=1))
+
+    response = api.create(SEED_BODY, **{"Idempotency-Key": "yesterday"})
+
+    assert response.status_code == 201
+    assert not response.has_header("Idempotent-Replayed")
+    assert CheckoutSession.objects.count() == 2
+
+
+def test_patch_replays_too(api, org):
+    session = make_session(org=org)
+    path = f"/v0/checkout/sessions/{session.public_id}"
+
+    first = api.patch(path, {"extendExpiry": 10}, **{"Idempotency-Key": "extend-1"})
+    again = api.patch(path, {"extendExpiry": 10}, **{"Idempotency-Key": "extend-1"})
+
+    assert again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert session.events.filter(kind="expiry_extended").count() == 1
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "ключ"])
+def test_invalid_keys_are_400(api, key):
+    response = api.create(SEED_BODY, **{"Idempotency-Key": key})
+
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "Idempotency-Key"
+    assert not CheckoutSession.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_one_key_create_one_session(org):
+    plain_key = create_api_key(org=org, mode="test")[1]
+    barrier = threading.Barrier(4)
+    responses = []
+
+    def create():
+        try:
+            barrier.wait()
+            responses.append(
+                ApiClient(plain_key).create(SEED_BODY, **{"Idempotency-Key": "double-click"})
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert CheckoutSession.objects.count() == 1
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses.count(201) >= 1
+    assert set(statuses) <= {201, 409}
+    created = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created) == 1
