@@ -1,0 +1,214 @@
+"""Signed callbacks: a real receiver on 127.0.0.1 verifies them with the `standardwebhooks`
+package; failures are retried by the database task backend and recorded on the timeline."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django_tasks_db.models import DBTaskResult
+from standardwebhooks import Webhook
+
+from checkout.callbacks import CallbackEvent, enqueue_session_callback, sign
+from checkout.choices import EventKind
+from checkout.models import CallbackDelivery
+from tests.checkout.callback_receiver import CallbackReceiver
+from tests.factories import make_session
+
+DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+
+@pytest.fixture
+def receiver():
+    with CallbackReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def database_tasks(settings):
+    """Tasks go to django-tasks-db; retries wait 0 s so a batch worker runs them all now."""
+    settings.TASKS = DATABASE_TASKS
+    settings.CALLBACK_RETRY_SCHEDULE = [0, 0, 0]
+
+
+def run_worker():
+    call_command(
+        "db_worker", batch=True, reload=False, startup_delay=False, interval=0, verbosity=0
+    )
+
+
+def enqueue_in_transaction(session, event_type=CallbackEvent.COMPLETED):
+    with transaction.atomic():
+        return enqueue_session_callback(session=session, event_type=event_type)
+
+
+def test_signature_matches_the_standard_webhooks_scheme():
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    expected = Webhook(secret).sign("msg_1", _timestamp(1700000000), '{"a":1}')
+
+    assert sign(secret=secret, message_id="msg_1", timestamp=1700000000, body='{"a":1}') == (
+        expected
+    )
+
+
+def _timestamp(seconds):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receiver_verifies_the_callback_with_the_orgs_secret(org, receiver):
+    session = make_session(org=org, callback_url=receiver.url)
+
+    delivery = enqueue_in_transaction(session)
+
+    assert len(receiver.received) == 1
+    callback = receiver.received[0]
+    payload = Webhook(org.callback_secret).verify(callback.body, callback.headers)
+    assert payload["type"] == "checkout.session.completed"
+    assert payload["timestamp"].endswith("Z")
+    assert payload["data"]["id"] == session.public_id
+    assert payload["data"]["object"] == "checkout.session"
+    assert payload["data"]["order"]["amountTotal"] == 7500
+    assert callback.headers["webhook-id"] == delivery.public_id
+    assert callback.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivered_attempt_is_on_the_timeline(org, receiver):
+    session = make_session(org=org, callback_url=receiver.url)
+
+    delivery = enqueue_in_transaction(session)
+
+    delivery.refresh_from_db()
+    assert delivery.status == CallbackDelivery.Status.DELIVERED
+    assert delivery.attempts == 1
+    event = session.events.get(kind=EventKind.CALLBACK_DELIVERED)
+    assert event.data["status_code"] == 200
+    assert event.data["duration_ms"] >= 0
+    assert event.data["event_type"] == "checkout.session.completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_secret_does_not_verify(org, receiver):
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    session = make_session(org=org, callback_url=receiver.url)
+    enqueue_in_transaction(session)
+    callback = receiver.received[0]
+
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 32).verify(callback.body, callback.headers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receiver_failing_twice_gets_the_event_on_the_third_try(org, database_tasks):
+    with CallbackReceiver(statuses=[500, 500, 200]) as receiver:
+        session = make_session(org=org, callback_url=receiver.url)
+        delivery = enqueue_in_transaction(session)
+
+        run_worker()
+
+    assert len(receiver.received) == 3
+    assert len({callback.headers["webhook-id"] for callback in receiver.received}) == 1
+    assert {callback.body for callback in receiver.received} == {delivery.payload}
+    Webhook(org.callback_secret).verify(receiver.received[2].body, receiver.received[2].headers)
+    delivery.refresh_from_db()
+    assert delivery.status == CallbackDelivery.Status.DELIVERED
+    assert delivery.attempts == 3
+    attempts = list(
+        session.events.filter(
+            kind__in=[EventKind.CALLBACK_FAILED, EventKind.CALLBACK_DELIVERED]
+        ).values_list("kind", "data__status_code", "data__attempt")
+    )
+    assert attempts == [
+        (EventKind.CALLBACK_FAILED, 500, 1),
+        (EventKind.CALLBACK_FAILED, 500, 2),
+        (EventKind.CALLBACK_DELIVERED, 200, 3),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retries_follow_the_schedule_with_run_after(org, settings):
+    settings.TASKS = DATABASE_TASKS
+    settings.CALLBACK_RETRY_SCHEDULE = [3600]
+    with CallbackReceiver(statuses=[503]) as receiver:
+        session = make_session(org=org, callback_url=receiver.url)
+        delivery = enqueue_in_transaction(session)
+        run_worker()
+
+    retry = DBTaskResult.objects.filter(
+        status="READY", task_path="checkout.tasks.deliver_callback"
+    ).get()
+    delivery.refresh_from_db()
+    assert len(receiver.received) == 1
+    assert delivery.status == CallbackDelivery.Status.PENDING
+    assert abs((retry.run_after - delivery.next_attempt_at).total_seconds()) < 1
+    assert 3590 < (retry.run_after - delivery.created_at).total_seconds() < 3700
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delivery_gives_up_after_the_schedule(org, database_tasks):
+    with CallbackReceiver(statuses=[500] * 10) as receiver:
+        session = make_session(org=org, callback_url=receiver.url)
+        delivery = enqueue_in_transaction(session)
+        run_worker()
+
+    delivery.refresh_from_db()
+    assert len(receiver.received) == 4  # the first try and 3 retries
+    assert delivery.status == CallbackDelivery.Status.FAILED
+    assert session.events.filter(kind=EventKind.CALLBACK_FAILED).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_immediate_backend_tries_once_and_says_retries_need_the_database_backend(org):
+    with CallbackReceiver(statuses=[500]) as receiver:
+        session = make_session(org=org, callback_url=receiver.url)
+        delivery = enqueue_in_transaction(session)
+
+    delivery.refresh_from_db()
+    assert len(receiver.received) == 1
+    assert delivery.status == CallbackDelivery.Status.FAILED
+    event = session.events.get(kind=EventKind.CALLBACK_FAILED)
+    assert event.data["status_code"] == 500
+    assert "TASKS_BACKEND=database" in event.data["retries"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_private_hosts_are_refused_at_delivery_time(org, receiver, settings):
+    settings.CALLBACK_ALLOW_PRIVATE = False
+    session = make_session(org=org, callback_url=receiver.url)
+
+    enqueue_in_transaction(session)
+
+    assert receiver.received == []
+    event = session.events.get(kind=EventKind.CALLBACK_FAILED)
+    assert "non-public address" in event.data["error"]
+    assert event.data["status_code"] is None
+
+
+def test_no_callback_url_means_no_delivery(org):
+    session = make_session(org=org)
+
+    assert enqueue_in_transaction(session) is None
+    assert not CallbackDelivery.objects.exists()
+
+
+def test_payload_is_frozen_when_the_event_happens(org, django_capture_on_commit_callbacks):
+    session = make_session(org=org, callback_url="https://merchant.example.com/hooks")
+
+    with django_capture_on_commit_callbacks(execute=False):
+        delivery = enqueue_in_transaction(session, CallbackEvent.PAYMENT_FAILED)
+
+    payload = json.loads(delivery.payload)
+    assert payload["type"] == "checkout.session.payment_failed"
+    assert payload["data"]["callbackUrl"] == "https://merchant.example.com/hooks"
+    assert delivery.url == "https://merchant.example.com/hooks"
+
+
+def test_unknown_event_types_are_refused(org):
+    session = make_session(org=org, callback_url="https://merchant.example.com/hooks")
+
+    with pytest.raises(ValueError, match="Unknown callback event"):
+        enqueue_in_transaction(session, "checkout.session.refunded")
