@@ -17,7 +17,9 @@ PRODUCTION_ENV = {
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, **PRODUCTION_ENV, **env}
     environment = {name: value for name, value in environment.items() if value}
-    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    # Set by the browser tests' conftest for Playwright; production never has it.
+    for name in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+        environment.pop(name, None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
