@@ -5,6 +5,7 @@ Every form works as a plain POST-redirect-GET; with HTMX the same views answer w
 partial of ``checkout/checkout_page.html`` that changed (``steps`` or ``card_step``).
 """
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -180,7 +181,13 @@ def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
     if closed := _closed_page(request, session):
         return closed
     editing = request.GET.get("step") == "details" and session.details_provided_at is not None
-    return _render_steps(request, session, details_form=_details_form(session) if editing else None)
+    decline = next((message.message for message in messages.get_messages(request)), "")
+    return _render_steps(
+        request,
+        session,
+        details_form=_details_form(session) if editing else None,
+        decline_message=decline,
+    )
 
 
 @never_cache
@@ -229,6 +236,10 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     if outcome.kind == PaymentOutcomeKind.SUCCEEDED:
         return _go_to(request, success_redirect_url(session))
+    if outcome.kind == PaymentOutcomeKind.DECLINED and not request.htmx:
+        # Redirect, so reloading the page never resubmits the card as another attempt.
+        messages.error(request, outcome.message)
+        return _see_other(closed_url)
     if outcome.kind == PaymentOutcomeKind.DECLINED:
         session.failed_attempts = outcome.session.failed_attempts
         return _render_card_step(request, session, decline_message=outcome.message)

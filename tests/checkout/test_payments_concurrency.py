@@ -92,7 +92,7 @@ def test_simultaneous_declines_each_count_as_their_own_attempt(slow_charges):
     )
 
     session.refresh_from_db()
-    assert all(r.status_code == 200 for r in responses)
+    assert all(r.status_code == 303 for r in responses)  # each back to the page with its decline
     assert session.failed_attempts == THREADS
     attempts = TimelineEvent.objects.filter(session=session, kind=EventKind.PAYMENT_FAILED)
     assert sorted(event.data["attempt"] for event in attempts) == list(range(1, THREADS + 1))

@@ -1,0 +1,131 @@
+"""A customer pays through a payment link in a real browser: details, a declined card with the
+reason shown, then a successful payment and the thank-you page — on a desktop, on a phone
+(390×844) and with JavaScript turned off. Screenshots of every step go to test-artifacts/."""
+
+import re
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from checkout.choices import EventKind, PaymentStatus
+from checkout.models import CheckoutSession, TimelineEvent
+from tests.factories import OrganizationFactory, PaymentLinkFactory, expired_session
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+EXPIRY = f"12 / {(timezone.now().year + 3) % 100:02d}"
+
+
+def pay_through_a_payment_link(page: Page, live_server, screenshot, prefix: str):
+    """The whole customer journey; returns the session it paid."""
+    org = OrganizationFactory(name="Bean There Coffee")
+    link = PaymentLinkFactory(
+        org=org, name="Espresso beans, 1 kg", unit_price=2400, quantity=2, require_location=True
+    )
+
+    page.goto(f"{live_server.url}/pay/{link.public_id}")
+    page.wait_for_url(re.compile(r"/checkout/cs_test_\w+$"))
+    expect(page.get_by_text("Bean There Coffee").first).to_be_visible()
+    expect(page.get_by_text("$48.00").first).to_be_visible()
+    expect(page.get_by_text("Test mode").first).to_be_visible()
+    screenshot(f"{prefix}-1-details")
+
+    page.get_by_label("Email").fill("grace@example.com")
+    page.get_by_label("Country").select_option("US")
+    page.get_by_label("Postal code").fill("94107")
+    page.get_by_role("button", name="Continue to payment").click()
+    expect(page.get_by_label("Card number")).to_be_visible()
+    expect(page.get_by_text("grace@example.com")).to_be_visible()
+    screenshot(f"{prefix}-2-card")
+
+    page.get_by_label("Card number").fill("4000 0000 0000 0002")
+    page.get_by_label("Expiry").fill(EXPIRY)
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name=re.compile(r"^Pay \$48\.00")).click()
+    expect(page.get_by_role("alert")).to_contain_text("Your card was declined")
+    screenshot(f"{prefix}-3-declined")
+
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry").fill(EXPIRY)
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name=re.compile(r"^Pay \$48\.00")).click()
+    page.wait_for_url(re.compile(r"/thank-you$"))
+    expect(page.get_by_role("heading", name="Thanks for your payment")).to_be_visible()
+    expect(page.get_by_text("Visa •••• 4242")).to_be_visible()
+    screenshot(f"{prefix}-4-thank-you")
+
+    session = CheckoutSession.objects.select_related("order").get(payment_link=link)
+    assert session.order.payment_status == PaymentStatus.PAID
+    assert session.failed_attempts == 1
+    assert session.location == "94107 US"
+    kinds = list(TimelineEvent.objects.filter(session=session).values_list("kind", flat=True))
+    assert kinds[:4] == [
+        EventKind.SESSION_CREATED,
+        EventKind.DETAILS_PROVIDED,
+        EventKind.PAYMENT_FAILED,
+        EventKind.PAYMENT_SUCCEEDED,
+    ]
+    return session
+
+
+def test_customer_pays_on_a_desktop_after_a_decline(
+    transactional_db, live_server, page, screenshot, console_errors
+):
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    session = pay_through_a_payment_link(page, live_server, screenshot, "checkout-desktop")
+
+    assert session.device_type == "desktop"
+    page.get_by_role("link", name="View all your purchases").click()
+    expect(page.get_by_role("heading", name="Your purchases")).to_be_visible()
+    expect(page.get_by_text(f"Order #{session.order.number}")).to_be_visible()
+    screenshot("checkout-desktop-5-portal")
+    assert console_errors == []
+
+
+@pytest.mark.browser_context_args(
+    viewport={"width": 390, "height": 844},
+    device_scale_factor=2,
+    is_mobile=True,
+    has_touch=True,
+    user_agent=IPHONE,
+)
+def test_customer_pays_on_a_phone_after_a_decline(
+    transactional_db, live_server, page, screenshot, console_errors
+):
+    session = pay_through_a_payment_link(page, live_server, screenshot, "checkout-phone")
+
+    assert session.device_type == "mobile"
+    # Nothing is wider than the phone's screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert console_errors == []
+
+
+@pytest.mark.browser_context_args(java_script_enabled=False)
+def test_customer_pays_with_javascript_disabled(
+    transactional_db, live_server, page, screenshot, console_errors
+):
+    session = pay_through_a_payment_link(page, live_server, screenshot, "checkout-nojs")
+
+    assert session.order.payment_status == PaymentStatus.PAID
+    assert console_errors == []
+
+
+def test_expired_checkout_offers_a_fresh_start_in_the_browser(
+    transactional_db, live_server, page, screenshot, console_errors
+):
+    link = PaymentLinkFactory(org=OrganizationFactory(name="Bean There Coffee"))
+    session = expired_session(link=link)
+
+    page.goto(f"{live_server.url}/checkout/{session.public_id}")
+    expect(page.get_by_role("heading", name="This checkout has expired")).to_be_visible()
+    screenshot("checkout-expired")
+    page.get_by_role("link", name="Start a new checkout").click()
+
+    page.wait_for_url(re.compile(r"/checkout/cs_test_\w+$"))
+    expect(page.get_by_label("Email")).to_be_visible()
+    # Chromium logs every document answered with an error status; the 410 is the point here.
+    assert [e for e in console_errors if "status of 410" not in e] == []
