@@ -49,7 +49,9 @@ def test_each_test_card_gives_its_documented_result(number, success, brand, code
 
 def test_same_idempotency_key_replays_the_same_charge_reference():
     assert charge("4242424242424242").reference == charge("4242424242424242").reference
-    assert charge("4242424242424242", "k:1").reference != charge("4242424242424242", "k:2").reference
+    assert (
+        charge("4242424242424242", "k:1").reference != charge("4242424242424242", "k:2").reference
+    )
 
 
 def test_luhn_failing_number_is_an_incorrect_number_format_error():
