@@ -127,8 +127,19 @@ def _notice_context(session: CheckoutSession) -> dict:
     return {"session": session, "org": session.org, "effective": effective_settings(session)}
 
 
+def _takes_payments(session: CheckoutSession) -> bool:
+    """Unpaid, active, and its mode has a processor (the form is shown only then)."""
+    return (
+        not session.order.is_paid
+        and session.is_active
+        and processor_for_mode(session.mode) is not None
+    )
+
+
 def _closed_page(request: HttpRequest, session: CheckoutSession, **extra) -> HttpResponse | None:
     """The page shown instead of the form when the session cannot take a payment."""
+    if _takes_payments(session):
+        return None
     if session.order.is_paid:
         context = receipt_context(session, customer_locale(request))
         return render(request, "checkout/receipt.html", {**context, **extra})
@@ -137,9 +148,7 @@ def _closed_page(request: HttpRequest, session: CheckoutSession, **extra) -> Htt
         fresh_start = link if link is not None and link.is_active else None
         context = {**_notice_context(session), "fresh_start_link": fresh_start}
         return render(request, "checkout/expired.html", context, status=410)
-    if processor_for_mode(session.mode) is None:
-        return render(request, "checkout/unavailable.html", _notice_context(session), status=503)
-    return None
+    return render(request, "checkout/unavailable.html", _notice_context(session), status=503)
 
 
 @require_GET
@@ -179,7 +188,7 @@ def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
     if session is None:
         return _not_found(request)
     if closed := _closed_page(request, session):
-        return closed
+        return _go_to(request, request.path) if request.htmx else closed
     editing = request.GET.get("step") == "details" and session.details_provided_at is not None
     decline = next((message.message for message in messages.get_messages(request)), "")
     return _render_steps(
@@ -197,12 +206,12 @@ def save_details(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _load_session(session_id)
     if session is None:
         return _not_found(request)
-    if _closed_page(request, session):
+    if not _takes_payments(session):
         return _go_to(request, reverse("checkout:session", args=[session_id]))
     form = _details_form(session, request.POST)
     if form.is_valid():
         try:
-            session = save_customer_details(
+            save_customer_details(
                 session=session,
                 details=form.customer_details(),
                 context=customer_context(request),

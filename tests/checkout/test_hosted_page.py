@@ -383,3 +383,13 @@ def test_pages_carry_csp_and_no_inline_script_or_style(client):
     assert "style=" not in html and "<style" not in html
     assert all("src=" in tag for tag in re.findall(r"<script[^>]*>", html))
     assert "no-store" in response["Cache-Control"]
+
+
+def test_htmx_request_for_a_closed_session_reloads_the_whole_page(client):
+    session = expired_session()
+
+    response = client.get(
+        f"/checkout/{session.public_id}?step=details", headers={"HX-Request": "true"}
+    )
+
+    assert response["HX-Redirect"] == f"/checkout/{session.public_id}"
