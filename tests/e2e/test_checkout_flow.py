@@ -1,6 +1,7 @@
-"""A customer pays through a payment link in a real browser: details, a declined card with the
-reason shown, then a successful payment and the thank-you page — on a desktop, on a phone
-(390×844) and with JavaScript turned off. Screenshots of every step go to test-artifacts/."""
+"""A customer pays through a payment link in a real browser: details, a mistyped card number
+(inline error), a declined card with the reason shown, then a successful payment and the
+thank-you page — on a desktop, on a phone (390×844) and with JavaScript turned off.
+Screenshots of every step go to test-artifacts/."""
 
 import re
 
@@ -41,12 +42,19 @@ def pay_through_a_payment_link(page: Page, live_server, screenshot, prefix: str)
     expect(page.get_by_text("grace@example.com")).to_be_visible()
     screenshot(f"{prefix}-2-card")
 
+    page.get_by_label("Card number").fill("4242 4242 4242 4241")  # a typo: fails the Luhn check
+    page.get_by_label("Expiry").fill(EXPIRY)
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name=re.compile(r"^Pay \$48\.00")).click()
+    expect(page.get_by_text("Your card number is invalid.")).to_be_visible()
+    screenshot(f"{prefix}-3-format-error")
+
     page.get_by_label("Card number").fill("4000 0000 0000 0002")
     page.get_by_label("Expiry").fill(EXPIRY)
     page.get_by_label("CVC").fill("123")
     page.get_by_role("button", name=re.compile(r"^Pay \$48\.00")).click()
     expect(page.get_by_role("alert")).to_contain_text("Your card was declined")
-    screenshot(f"{prefix}-3-declined")
+    screenshot(f"{prefix}-4-declined")
 
     page.get_by_label("Card number").fill("4242 4242 4242 4242")
     page.get_by_label("Expiry").fill(EXPIRY)
@@ -55,11 +63,11 @@ def pay_through_a_payment_link(page: Page, live_server, screenshot, prefix: str)
     page.wait_for_url(re.compile(r"/thank-you$"))
     expect(page.get_by_role("heading", name="Thanks for your payment")).to_be_visible()
     expect(page.get_by_text("Visa •••• 4242")).to_be_visible()
-    screenshot(f"{prefix}-4-thank-you")
+    screenshot(f"{prefix}-5-thank-you")
 
     session = CheckoutSession.objects.select_related("order").get(payment_link=link)
     assert session.order.payment_status == PaymentStatus.PAID
-    assert session.failed_attempts == 1
+    assert session.failed_attempts == 1  # the typo was not an attempt; the decline was
     assert session.location == "94107 US"
     kinds = list(TimelineEvent.objects.filter(session=session).values_list("kind", flat=True))
     assert kinds[:4] == [
@@ -82,7 +90,7 @@ def test_customer_pays_on_a_desktop_after_a_decline(
     page.get_by_role("link", name="View all your purchases").click()
     expect(page.get_by_role("heading", name="Your purchases")).to_be_visible()
     expect(page.get_by_text(f"Order #{session.order.number}")).to_be_visible()
-    screenshot("checkout-desktop-5-portal")
+    screenshot("checkout-desktop-6-portal")
     assert console_errors == []
 
 
