@@ -36,6 +36,7 @@ class EventKind(models.TextChoices):
     DETAILS_PROVIDED = "details_provided", "Details provided"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     PAYMENT_SUCCEEDED = "payment_succeeded", "Payment succeeded"
+    PAYMENT_ERROR = "payment_error", "Payment processor error"
     RECEIPT_SENT = "receipt_sent", "Receipt sent"
     RECEIPT_FAILED = "receipt_failed", "Receipt failed"
     RECOVERY_SENT = "recovery_sent", "Recovery email sent"

@@ -27,7 +27,7 @@ from checkout.models import (
     TimelineEvent,
 )
 from checkout.money import is_known_currency
-from checkout.processors import CardDetails, processor_for_mode
+from checkout.processors import CardDetails, ProcessorUnavailable, processor_for_mode
 from checkout.request_context import CustomerContext
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink
@@ -347,6 +347,7 @@ class PaymentOutcomeKind(StrEnum):
     ALREADY_PAID = "already_paid"
     EXPIRED = "expired"
     UNAVAILABLE = "unavailable"  # no processor for the session's mode (live without one)
+    PROCESSOR_ERROR = "processor_error"  # outcome unknown; not an attempt, safe to retry
     DETAILS_MISSING = "details_missing"
 
 
@@ -462,14 +463,31 @@ def pay_checkout_session(
             return PaymentOutcome(PaymentOutcomeKind.DETAILS_MISSING, locked)
 
         attempt = locked.failed_attempts + 1
-        result = processor.charge(
-            amount=order.amount_total,
-            currency=order.currency,
-            card=card,
-            # One key per attempt: a retried request for the same attempt can never charge twice.
-            idempotency_key=f"{locked.public_id}:attempt:{attempt}",
-            description=f"Order #{order.number}",
-        )
+        try:
+            result = processor.charge(
+                amount=order.amount_total,
+                currency=order.currency,
+                card=card,
+                # One key per attempt: a retried request for one attempt can never charge twice.
+                idempotency_key=f"{locked.public_id}:attempt:{attempt}",
+                description=f"Order #{order.number}",
+            )
+        except ProcessorUnavailable as error:
+            # Not a decline and not an attempt: the next try reuses this attempt's idempotency
+            # key, so if the charge did go through, the processor returns it instead of
+            # charging again.
+            record_event(
+                session=locked,
+                kind=EventKind.PAYMENT_ERROR,
+                actor=Actor.system(),
+                data={"attempt": attempt, "error": str(error)[:500]},
+            )
+            return PaymentOutcome(
+                PaymentOutcomeKind.PROCESSOR_ERROR,
+                locked,
+                code="processing_error",
+                message="We could not reach the card network. Try again in a moment.",
+            )
         locked.payment_method_brand = result.brand[:20]
         locked.payment_method_last4 = result.last4 or card.last4
         update_fields = [

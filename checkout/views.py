@@ -245,11 +245,15 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     if outcome.kind == PaymentOutcomeKind.SUCCEEDED:
         return _go_to(request, success_redirect_url(session))
-    if outcome.kind == PaymentOutcomeKind.DECLINED and not request.htmx:
+    shows_message = outcome.kind in (
+        PaymentOutcomeKind.DECLINED,
+        PaymentOutcomeKind.PROCESSOR_ERROR,
+    )
+    if shows_message and not request.htmx:
         # Redirect, so reloading the page never resubmits the card as another attempt.
         messages.error(request, outcome.message)
         return _see_other(closed_url)
-    if outcome.kind == PaymentOutcomeKind.DECLINED:
+    if shows_message:
         session.failed_attempts = outcome.session.failed_attempts
         return _render_card_step(request, session, decline_message=outcome.message)
     if outcome.kind == PaymentOutcomeKind.ALREADY_PAID and not request.htmx:

@@ -4,11 +4,23 @@ processor (Stripe's test cards); live mode uses the class named by LIVE_PAYMENT_
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from checkout.processors.base import CardDetails, ChargeResult, PaymentProcessor
+from checkout.processors.base import (
+    CardDetails,
+    ChargeResult,
+    PaymentProcessor,
+    ProcessorUnavailable,
+)
 from checkout.processors.test import TestProcessor
 from orgs.models import Mode
 
-__all__ = ["CardDetails", "ChargeResult", "PaymentProcessor", "TestProcessor", "processor_for_mode"]
+__all__ = [
+    "CardDetails",
+    "ChargeResult",
+    "PaymentProcessor",
+    "ProcessorUnavailable",
+    "TestProcessor",
+    "processor_for_mode",
+]
 
 
 def processor_for_mode(mode: str) -> PaymentProcessor | None:

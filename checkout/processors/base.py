@@ -27,6 +27,14 @@ class ChargeResult:
     last4: str = ""
 
 
+class ProcessorUnavailable(Exception):
+    """The processor could not be reached or failed; the charge's outcome is unknown.
+
+    Not a decline: retrying the same attempt (same idempotency key) is safe, because the
+    processor answers a repeated key with the first outcome instead of charging again.
+    """
+
+
 class PaymentProcessor(Protocol):
     name: str
 
@@ -39,5 +47,8 @@ class PaymentProcessor(Protocol):
         idempotency_key: str,
         description: str,
     ) -> ChargeResult:
-        """Charge the card once; the same ``idempotency_key`` must never charge twice."""
+        """Charge the card once; the same ``idempotency_key`` must never charge twice.
+
+        Raises ProcessorUnavailable when the outcome is unknown (timeout, outage).
+        """
         ...
