@@ -7,7 +7,8 @@ Per org and mode, for 24 hours:
 - once it succeeds, its status and exact body are stored and replayed to every later request
   with the same key and the same method, path and body (``Idempotent-Replayed: true``);
 - a different method, path or body with that key is a 400 ``idempotency_error``;
-- while the first is still running, the same key gets a 409 ``idempotency_error``.
+- while the first is still running, the same key gets a 409 ``idempotency_error``; a claim
+  left by a request that died (no answer within ``CLAIM_LEASE``) is released.
 
 Only successful (2xx) responses are kept: after an error the claim is released, so the client
 can fix the request and retry with the same key (as Stripe does for failed validation).
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -26,6 +28,8 @@ from checkout.models import IdempotencyRecord
 from orgs.models import ApiKey
 
 RETENTION = timedelta(hours=24)
+# Longer than any request may run (gunicorn's timeout is 30 s by default).
+CLAIM_LEASE = timedelta(minutes=2)
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
@@ -41,8 +45,14 @@ def request_fingerprint(request: HttpRequest) -> str:
 def _claim(*, api_key: ApiKey, key: str, fingerprint: str) -> IdempotencyRecord | None:
     """Claim ``key``; None if this request now owns it, else the record that holds it."""
     scope = {"org": api_key.org, "mode": api_key.mode, "key": key}
-    # A key older than the retention window is free again.
-    IdempotencyRecord.objects.filter(**scope, created_at__lte=timezone.now() - RETENTION).delete()
+    now = timezone.now()
+    # A key older than the retention window is free again, and so is a claim whose request
+    # died without answering (a killed worker): no request runs longer than the lease.
+    IdempotencyRecord.objects.filter(
+        Q(created_at__lte=now - RETENTION)
+        | Q(response_status__isnull=True, created_at__lte=now - CLAIM_LEASE),
+        **scope,
+    ).delete()
     try:
         with transaction.atomic():
             IdempotencyRecord.objects.create(**scope, request_fingerprint=fingerprint)

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from checkout.api.idempotency import request_fingerprint
+from checkout.api.idempotency import CLAIM_LEASE, request_fingerprint
 from checkout.models import CheckoutSession, IdempotencyRecord
 from orgs.services import create_api_key
 from tests.checkout.api.client import SEED_BODY, ApiClient, error_of
@@ -47,6 +47,22 @@ def test_in_flight_claim_of_the_same_request_is_409(api, org, rf):
     assert response.status_code == 409
     assert error_of(response)["code"] == "idempotency_key_in_use"
     assert not CheckoutSession.objects.exists()
+
+
+def test_claim_abandoned_by_a_dead_request_is_released_after_the_lease(api, org, rf):
+    request = rf.post("/v0/checkout/sessions", SEED_BODY, content_type="application/json")
+    IdempotencyRecord.objects.create(
+        org=org,
+        mode="test",
+        key="orphan",
+        request_fingerprint=request_fingerprint(request),
+        created_at=timezone.now() - CLAIM_LEASE - timedelta(seconds=1),
+    )
+
+    response = api.create(SEED_BODY, **{"Idempotency-Key": "orphan"})
+
+    assert response.status_code == 201
+    assert CheckoutSession.objects.count() == 1
 
 
 def test_keys_are_scoped_to_org_and_mode(api, other_org_api, org, settings):
