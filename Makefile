@@ -42,8 +42,10 @@ migrate: install
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
+# Links in API responses, emails and callbacks point at the server make run starts.
+run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: seed
-	@$(BIN)/python manage.py demo_urls --base http://$(HOST):$(PORT)
+	@$(BIN)/python manage.py demo_urls --base $(SITE_URL)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 worker: migrate
