@@ -108,7 +108,9 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "login"
 
 # Email: console in the embedded default; EMAIL_URL (smtp://user:pass@host:587) in production.
 # Django 6.1's MAILERS replaces the EMAIL_* settings; EMAIL_URL is parsed by django-environ.

@@ -12,6 +12,7 @@ def favicon(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("v0/", include("checkout.api.urls")),
     path("favicon.ico", favicon),

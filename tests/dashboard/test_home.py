@@ -40,3 +40,27 @@ def test_query_count_does_not_grow_with_sessions_or_orgs(
         make_session(org=org)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get("/dashboard/")
+
+
+def test_merchant_logs_in_with_the_login_page_and_lands_on_the_dashboard(client, org, member):
+    response = client.post(
+        "/accounts/login/",
+        {"username": member.username, "password": "correct horse battery staple"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == "/dashboard/"
+    assert org.name in response.text
+
+
+def test_wrong_password_shows_an_error_and_logs_nobody_in(client, member):
+    response = client.post("/accounts/login/", {"username": member.username, "password": "nope"})
+    assert response.status_code == 200
+    assert "correct username and password" in response.text
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_log_out_is_a_post(client, member):
+    client.force_login(member)
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/dashboard/").status_code == 302
