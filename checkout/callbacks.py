@@ -85,18 +85,33 @@ def signed_headers(*, secret: str, message_id: str, timestamp: int, body: str) -
 # --- SSRF guard -----------------------------------------------------------------------------
 
 
+# NAT64 (RFC 6052): the last 32 bits are the IPv4 address the gateway connects to.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address tunnels to (6to4, Teredo server and client, NAT64)."""
+    embedded = [ip.sixtofour, *(ip.teredo or ())]
+    if ip in _NAT64:
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [address for address in embedded if address is not None]
+
+
 def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    """Whether ``address`` is on the public internet, including any IPv4 inside an IPv6 form."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return not (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
+    # is_global excludes loopback, private, link-local, CGNAT (100.64/10), documentation and
+    # reserved ranges; a few multicast ranges count as global, but nobody serves HTTP there.
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if ip.version == 6:
+        return all(_is_public(str(embedded)) for embedded in _embedded_ipv4(ip))
+    return True
 
 
 def _host_and_port(url: str) -> tuple[str, str, int]:

@@ -9,7 +9,13 @@ from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 from standardwebhooks import Webhook
 
-from checkout.callbacks import CallbackEvent, enqueue_session_callback, sign
+from checkout.callbacks import (
+    CallbackEvent,
+    UnsafeCallbackUrl,
+    check_callback_url,
+    enqueue_session_callback,
+    sign,
+)
 from checkout.choices import EventKind
 from checkout.models import CallbackDelivery
 from tests.checkout.callback_receiver import CallbackReceiver
@@ -212,3 +218,37 @@ def test_unknown_event_types_are_refused(org):
 
     with pytest.raises(ValueError, match="Unknown callback event"):
         enqueue_in_transaction(session, "checkout.session.refunded")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",  # loopback
+        "[::1]",  # IPv6 loopback
+        "10.0.0.1",  # private
+        "192.168.1.20",  # private
+        "169.254.169.254",  # link-local (cloud metadata)
+        "[fe80::1]",  # IPv6 link-local
+        "100.64.0.1",  # carrier-grade NAT (RFC 6598)
+        "[2002:a00:1::1]",  # 6to4 tunnel to 10.0.0.1
+        "[2001:0:4136:e378:8000:63bf:f5ff:fffe]",  # Teredo, client 10.0.0.1
+        "[::ffff:10.0.0.1]",  # IPv4-mapped private
+        "[64:ff9b::a00:1]",  # NAT64 to 10.0.0.1
+        "224.0.0.1",  # multicast
+        "[ff02::1]",  # IPv6 multicast
+        "0.0.0.0",  # noqa: S104 - unspecified, refused
+        "[::]",  # IPv6 unspecified
+    ],
+)
+def test_non_public_addresses_are_refused(settings, host):
+    settings.CALLBACK_ALLOW_PRIVATE = False
+
+    with pytest.raises(UnsafeCallbackUrl, match="non-public address"):
+        check_callback_url(f"http://{host}/hooks")
+
+
+@pytest.mark.parametrize("host", ["93.184.215.14", "[2606:4700:4700::1111]", "[2002:808:808::1]"])
+def test_public_addresses_are_accepted(settings, host):
+    settings.CALLBACK_ALLOW_PRIVATE = False
+
+    check_callback_url(f"http://{host}/hooks")
