@@ -18,7 +18,7 @@ from checkout.choices import EventKind
 from checkout.effective_settings import effective_settings
 from checkout.models import CheckoutSession, Order, TimelineEvent
 from checkout.money import format_money
-from checkout.portal import portal_path, portal_url
+from checkout.portal import PortalScope, portal_path, portal_url
 from checkout.services import record_event
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ def payment_method_label(brand: str, last4: str) -> str:
 
 
 def receipt_context(session: CheckoutSession, locale: str | None = None) -> dict:
-    """What a receipt shows: merchant, order number, items, total, payment method, portal."""
+    """What a receipt page shows: merchant, order number, items, total, payment method, and a
+    link to this order's receipt (never to the customer's other orders: see checkout.portal)."""
     order = session.order
     return {
         "session": session,
@@ -57,14 +58,19 @@ def receipt_context(session: CheckoutSession, locale: str | None = None) -> dict
             order.payment_method_brand, order.payment_method_last4
         ),
         "effective": effective_settings(session),
-        "portal_path": portal_path(order),
-        "portal_url": portal_url(order),
+        "receipt_link": portal_path(order, scope=PortalScope.ORDER),
     }
 
 
 def receipt_message(session: CheckoutSession) -> EmailMultiAlternatives:
-    """The receipt email for a paid session's order."""
-    context = receipt_context(session)
+    """The receipt email for a paid session's order, with the link to all the customer's orders.
+
+    Only the email carries a ``customer`` portal link: opening it proves access to the mailbox.
+    """
+    context = {
+        **receipt_context(session),
+        "portal_url": portal_url(session.order, scope=PortalScope.CUSTOMER),
+    }
     order, org = session.order, session.org
     message = EmailMultiAlternatives(
         subject=f"Your receipt from {org.name} [#{order.number}]",

@@ -20,7 +20,7 @@ from checkout.effective_settings import effective_settings, resolve_settings
 from checkout.forms import CardForm, DetailsForm
 from checkout.models import CheckoutSession
 from checkout.money import format_money
-from checkout.portal import portal_orders, read_portal_token
+from checkout.portal import PortalScope, portal_orders, read_portal_token
 from checkout.processors import processor_for_mode
 from checkout.processors.test import TEST_CARD_OUTCOMES, card_brand
 from checkout.receipts import line_items, payment_method_label, receipt_context
@@ -290,7 +290,7 @@ def thank_you(request: HttpRequest, session_id: str) -> HttpResponse:
 @never_cache
 @require_GET
 def portal(request: HttpRequest, token: str) -> HttpResponse:
-    """The customer portal: every paid order of this customer at this merchant."""
+    """The customer portal: one order's receipt, or (emailed link) all the customer's orders."""
     access = read_portal_token(token)
     org = Organization.objects.filter(pk=access.org_id).first() if access else None
     if org is None:
@@ -308,5 +308,11 @@ def portal(request: HttpRequest, token: str) -> HttpResponse:
         for order in portal_orders(access)
     ]
     effective = resolve_settings(org=org)
-    context = {"org": org, "email": access.email, "orders": orders, "effective": effective}
+    context = {
+        "org": org,
+        "email": access.email,
+        "orders": orders,
+        "all_orders": access.scope == PortalScope.CUSTOMER,
+        "effective": effective,
+    }
     return render(request, "checkout/portal.html", context)

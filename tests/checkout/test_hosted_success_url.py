@@ -63,4 +63,4 @@ def test_without_any_success_url_the_customer_lands_on_the_thank_you_page(client
     assert thank_you.status_code == 200
     assert "Thanks for your payment" in html
     assert "$75.00" in html and "Custom widget" in html
-    assert "View all your purchases" in html and "/portal/" in html
+    assert "Save a link to this receipt" in html and "/portal/" in html

@@ -1,18 +1,29 @@
-"""The customer portal: a signed, expiring link listing one customer's paid orders at one
-merchant, each with its receipt; a tampered or expired link is a 404."""
+"""The customer portal: signed, expiring links. The thank-you page links to that one order; the
+receipt email links to all of the customer's paid orders at the merchant, each with its receipt.
+A tampered, scope-altered or expired link is a 404."""
 
+import json
+import re
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
-from django.core import signing
+from django.core import mail, signing
 
-from checkout.portal import PORTAL_SALT, portal_path, portal_url
+from checkout.portal import PORTAL_SALT, PortalScope, portal_path, portal_url
 from checkout.services import LineItem
 from orgs.models import Mode
-from tests.factories import OrganizationFactory, card_form_data, make_session, session_ready_to_pay
+from tests.factories import (
+    OrganizationFactory,
+    card_form_data,
+    make_session,
+    session_ready_to_pay,
+)
 
 pytestmark = pytest.mark.django_db
+
+ALL_ORDERS = PortalScope.CUSTOMER
 
 
 def paid_session(client, **kwargs):
@@ -20,6 +31,10 @@ def paid_session(client, **kwargs):
     client.post(f"/checkout/{session.public_id}/pay", card_form_data())
     session.order.refresh_from_db()
     return session
+
+
+def links(html: str) -> list[str]:
+    return re.findall(r'href="(/portal/[^"]+)"', html)
 
 
 def test_portal_lists_the_customers_paid_orders_with_receipts(client):
@@ -37,10 +52,11 @@ def test_portal_lists_the_customers_paid_orders_with_receipts(client):
         items=[LineItem(name="Pour-over kit", quantity=1, unit_price=5900)],
     )
 
-    response = client.get(portal_path(first.order))
+    response = client.get(portal_path(first.order, scope=ALL_ORDERS))
 
     html = response.content.decode()
     assert response.status_code == 200
+    assert "Your purchases" in html
     assert "Bean There Coffee" in html and "ann@example.com" in html
     for session in (first, second):
         assert f"Order #{session.order.number}" in html
@@ -64,23 +80,83 @@ def test_portal_shows_no_other_customers_merchants_modes_or_unpaid_orders(client
     bought("Live mode", org=org, mode=Mode.LIVE, customer_email="ann@example.com")
     make_session(org=org, customer_email="ann@example.com", items=[LineItem("Unpaid", 1, 1000)])
 
-    html = client.get(portal_path(mine.order)).content.decode()
+    html = client.get(portal_path(mine.order, scope=ALL_ORDERS)).content.decode()
 
     assert "Mine" in html
     for name in ("Another customer", "Another merchant", "Live mode", "Unpaid"):
         assert name not in html
 
 
+def test_paying_with_someone_elses_email_does_not_reveal_their_orders(client):
+    org = OrganizationFactory()
+    items = [LineItem(name="Engagement ring", quantity=1, unit_price=250000)]
+    paid_session(client, org=org, customer_email="ann@example.com", items=items)
+    # Anyone can type Ann's address (in any case) in step 1 and pay for something cheap.
+    snoop = make_session(org=org, customer_email="", items=[LineItem("Sticker", 1, 100)])
+    client.post(f"/checkout/{snoop.public_id}/details", {"email": "ANN@Example.COM"})
+    thank_you = client.get(
+        client.post(f"/checkout/{snoop.public_id}/pay", card_form_data())["Location"]
+    )
+    receipt_page = client.get(f"/checkout/{snoop.public_id}")
+
+    for page in (thank_you, receipt_page):
+        [link] = links(page.content.decode())
+        portal = client.get(link).content.decode()
+        assert "Sticker" in portal
+        assert "Engagement ring" not in portal
+        assert "Your receipt" in portal
+
+
+def test_the_emailed_link_lists_all_the_customers_paid_orders(
+    client, django_capture_on_commit_callbacks
+):
+    org = OrganizationFactory()
+    earlier = paid_session(
+        client, org=org, customer_email="ann@example.com", items=[LineItem("Kettle", 1, 4000)]
+    )
+    session = session_ready_to_pay(
+        org=org, customer_email="Ann@Example.com", items=[LineItem("Grinder", 1, 9000)]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/checkout/{session.public_id}/pay", card_form_data())
+
+    [receipt] = mail.outbox
+    [url] = re.findall(r"https?://\S+/portal/\S+", receipt.body)
+    html = client.get(urlsplit(url).path).content.decode()
+
+    assert "Your purchases" in html
+    assert "Kettle" in html and "Grinder" in html
+    assert f"Order #{earlier.order.number}" in html
+    assert url in receipt.alternatives[0].content
+
+
+def test_a_token_whose_scope_is_altered_is_404(client):
+    session = paid_session(client)
+    token = portal_path(session.order, scope=PortalScope.ORDER).removeprefix("/portal/")
+    _, timestamp, signature = token.rsplit(":", 2)
+    claims = {"order": session.order.public_id, "scope": "customer"}
+    altered = signing.b64_encode(json.dumps(claims, separators=(",", ":")).encode()).decode()
+
+    assert client.get(f"/portal/{token}").status_code == 200
+    assert client.get(f"/portal/{altered}:{timestamp}:{signature}").status_code == 404
+
+
 def test_tampered_token_is_404(client):
     session = paid_session(client)
-    path = portal_path(session.order)
+    path = portal_path(session.order, scope=ALL_ORDERS)
 
     tampered = path[:-3] + ("aaa" if not path.endswith("aaa") else "bbb")
-    forged = "/portal/" + signing.dumps(session.order.public_id, salt="another-salt")
+    forged = "/portal/" + signing.dumps(
+        {"order": session.order.public_id, "scope": "customer"}, salt="another-salt"
+    )
+    # A well-signed token without a scope (the first version's format) opens nothing.
+    unscoped = "/portal/" + signing.dumps(session.order.public_id, salt=PORTAL_SALT)
+    unknown_scope = "/portal/" + signing.dumps(
+        {"order": session.order.public_id, "scope": "everything"}, salt=PORTAL_SALT
+    )
 
-    assert client.get(tampered).status_code == 404
-    assert client.get(forged).status_code == 404
-    assert client.get("/portal/garbage").status_code == 404
+    for path in (tampered, forged, unscoped, unknown_scope, "/portal/garbage"):
+        assert client.get(path).status_code == 404
 
 
 def test_expired_token_is_404(client, settings, monkeypatch):
@@ -88,18 +164,18 @@ def test_expired_token_is_404(client, settings, monkeypatch):
     session = paid_session(client)
     long_ago = time.time() - timedelta(days=31).total_seconds()
     monkeypatch.setattr(signing.time, "time", lambda: long_ago)
-    old_path = portal_path(session.order)
+    old_path = portal_path(session.order, scope=ALL_ORDERS)
     monkeypatch.undo()
 
     response = client.get(old_path)
 
     assert response.status_code == 404
-    assert client.get(portal_path(session.order)).status_code == 200
+    assert client.get(portal_path(session.order, scope=ALL_ORDERS)).status_code == 200
 
 
 def test_token_of_an_unpaid_order_is_404(client):
     session = make_session()
-    token = signing.dumps(session.order.public_id, salt=PORTAL_SALT)
+    token = signing.dumps({"order": session.order.public_id, "scope": "customer"}, salt=PORTAL_SALT)
 
     assert client.get(f"/portal/{token}").status_code == 404
 
@@ -108,7 +184,7 @@ def test_receipt_email_links_to_the_absolute_portal_url(client, settings):
     settings.SITE_URL = "https://pay.example.com"
     session = paid_session(client)
 
-    assert portal_url(session.order).startswith("https://pay.example.com/portal/")
+    assert portal_url(session.order, scope=ALL_ORDERS).startswith("https://pay.example.com/portal/")
 
 
 def test_portal_page_queries_stay_flat_with_many_orders(client, django_assert_max_num_queries):
@@ -116,6 +192,6 @@ def test_portal_page_queries_stay_flat_with_many_orders(client, django_assert_ma
     sessions = [paid_session(client, org=org, customer_email="ann@example.com") for _ in range(8)]
 
     with django_assert_max_num_queries(5):
-        response = client.get(portal_path(sessions[0].order))
+        response = client.get(portal_path(sessions[0].order, scope=ALL_ORDERS))
 
     assert response.content.decode().count("Order #") == 8
