@@ -12,6 +12,7 @@ from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from checkout.actors import Actor
 from checkout.choices import EventKind, PaymentStatus, SessionSource
@@ -443,6 +444,21 @@ def _enqueue_receipt(session_public_id: str) -> None:
     send_receipt_task.enqueue(session_public_id)
 
 
+def payment_idempotency_key(session: CheckoutSession, *, attempt: int, card: CardDetails) -> str:
+    """The processor's idempotency key: the session, the attempt and a fingerprint of the card.
+
+    A retried request for one attempt with the same card can never charge twice; another card
+    after an outage gets its own key, because processors reject a reused key whose parameters
+    changed. The fingerprint is an HMAC (SECRET_KEY) of number + expiry, never the number.
+    """
+    card_fingerprint = salted_hmac(
+        "checkout.payment_idempotency_key",
+        f"{card.number}:{card.exp_month:02d}/{card.exp_year}",
+        algorithm="sha256",
+    ).hexdigest()[:16]
+    return f"{session.public_id}:attempt:{attempt}:card:{card_fingerprint}"
+
+
 def pay_checkout_session(
     *, session: CheckoutSession, card: CardDetails, context: CustomerContext
 ) -> PaymentOutcome:
@@ -468,18 +484,17 @@ def pay_checkout_session(
                 amount=order.amount_total,
                 currency=order.currency,
                 card=card,
-                # One key per attempt: a retried request for one attempt can never charge twice.
-                idempotency_key=f"{locked.public_id}:attempt:{attempt}",
+                idempotency_key=payment_idempotency_key(locked, attempt=attempt, card=card),
                 description=f"Order #{order.number}",
             )
         except ProcessorUnavailable as error:
-            # Not a decline and not an attempt: the next try reuses this attempt's idempotency
-            # key, so if the charge did go through, the processor returns it instead of
-            # charging again.
+            # Not a decline and not an attempt: retrying with the same card reuses this
+            # attempt's idempotency key, so if the charge did go through, the processor returns
+            # it instead of charging again. The customer's click caused it: they are the actor.
             record_event(
                 session=locked,
                 kind=EventKind.PAYMENT_ERROR,
-                actor=Actor.system(),
+                actor=Actor.customer(),
                 data={"attempt": attempt, "error": str(error)[:500]},
             )
             return PaymentOutcome(

@@ -190,12 +190,14 @@ def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
     if closed := _closed_page(request, session):
         return _go_to(request, request.path) if request.htmx else closed
     editing = request.GET.get("step") == "details" and session.details_provided_at is not None
-    decline = next((message.message for message in messages.get_messages(request)), "")
+    # The outcome of a no-JS payment that redirected here: its message, tagged with its kind.
+    outcome = next(iter(messages.get_messages(request)), None)
     return _render_steps(
         request,
         session,
         details_form=_details_form(session) if editing else None,
-        decline_message=decline,
+        decline_message=outcome.message if outcome else "",
+        processor_error=outcome is not None and PaymentOutcomeKind.PROCESSOR_ERROR in outcome.tags,
     )
 
 
@@ -251,18 +253,25 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     if shows_message and not request.htmx:
         # Redirect, so reloading the page never resubmits the card as another attempt.
-        messages.error(request, outcome.message)
+        messages.error(request, outcome.message, extra_tags=outcome.kind)
         return _see_other(closed_url)
     if shows_message:
         session.failed_attempts = outcome.session.failed_attempts
-        return _render_card_step(request, session, decline_message=outcome.message)
+        return _render_card_step(
+            request,
+            session,
+            decline_message=outcome.message,
+            processor_error=outcome.kind == PaymentOutcomeKind.PROCESSOR_ERROR,
+        )
     if outcome.kind == PaymentOutcomeKind.ALREADY_PAID and not request.htmx:
         return _closed_page(request, _load_session(session_id), already_paid=True)
     # Expired, unavailable or details missing meanwhile: the session page explains which.
     return _go_to(request, closed_url)
 
 
-def _render_card_step(request, session, *, card_form=None, decline_message="") -> HttpResponse:
+def _render_card_step(
+    request, session, *, card_form=None, decline_message="", processor_error=False
+) -> HttpResponse:
     context = _page_context(
         request,
         session,
@@ -270,6 +279,7 @@ def _render_card_step(request, session, *, card_form=None, decline_message="") -
         details_form=_details_form(session),
         card_form=card_form or CardForm(),
         decline_message=decline_message,
+        processor_error=processor_error,
     )
     return render(request, f"{PAGE}#card_step" if request.htmx else PAGE, context)
 
