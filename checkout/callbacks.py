@@ -115,20 +115,30 @@ def _is_public(address: str) -> bool:
 
 
 def _host_and_port(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise UnsafeCallbackUrl("Callback URLs must be http:// or https:// URLs with a host.")
     try:
+        parts = urlsplit(url)
+        host = parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:
-        raise UnsafeCallbackUrl(f"Invalid port in callback URL: {error}.") from None
-    return parts.scheme, parts.hostname, port
+        raise UnsafeCallbackUrl(f"Invalid callback URL: {error}.") from None
+    if parts.scheme not in {"http", "https"} or not host:
+        raise UnsafeCallbackUrl("Callback URLs must be http:// or https:// URLs with a host.")
+    try:
+        # What getaddrinfo would do: a label over 63 bytes (after punycode) fails here.
+        host.encode("idna")
+    except UnicodeError:
+        raise UnsafeCallbackUrl(f"Invalid host name in callback URL: {host!r}.") from None
+    return parts.scheme, host, port
 
 
 def resolve_callback_address(url: str) -> str:
     """The address to connect to for ``url``; raises UnsafeCallbackUrl (or OSError on DNS)."""
     _scheme, host, port = _host_and_port(url)
-    addresses = [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except ValueError as error:  # UnicodeError (IDNA), an embedded NUL
+        raise UnsafeCallbackUrl(f"Invalid host name in callback URL: {error}.") from None
+    addresses = [info[4][0] for info in infos]
     if not settings.CALLBACK_ALLOW_PRIVATE:
         refused = [address for address in addresses if not _is_public(address)]
         # One private answer is enough to refuse: DNS may hand out the others next time.
@@ -145,6 +155,10 @@ def check_callback_url(url: str) -> None:
 
     A host that does not resolve yet is accepted: delivery checks again and records failures.
     """
+    if settings.CALLBACK_ALLOW_PRIVATE:
+        # Any address is allowed, so only the URL's form matters; no DNS lookup needed.
+        _host_and_port(url)
+        return
     try:
         resolve_callback_address(url)
     except OSError:

@@ -10,6 +10,8 @@ Backends (``TASKS_BACKEND``, see README "Background tasks"):
   retries) and no expiry callbacks are sent; both are stated on the timeline / in the README.
 """
 
+import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,10 +20,18 @@ from django.tasks import task, task_backends
 from django.utils import timezone
 
 from checkout.actors import Actor
-from checkout.callbacks import CallbackEvent, enqueue_session_callback, post_callback
+from checkout.callbacks import (
+    MAX_ERROR_LENGTH,
+    CallbackEvent,
+    DeliveryOutcome,
+    enqueue_session_callback,
+    post_callback,
+)
 from checkout.choices import EventKind
 from checkout.models import CallbackDelivery, CheckoutSession, Order
 from checkout.services import record_event
+
+logger = logging.getLogger(__name__)
 
 
 def backend_can_defer() -> bool:
@@ -66,7 +76,19 @@ def deliver_callback(delivery_pk: int) -> str:
     if delivery is None or delivery.status != CallbackDelivery.Status.PENDING:
         return "skipped"
     # No transaction is open during the request: a slow merchant must not hold database locks.
-    outcome = post_callback(delivery, secret=delivery.session.org.callback_secret)
+    started = time.monotonic()
+    try:
+        outcome = post_callback(delivery, secret=delivery.session.org.callback_secret)
+    except Exception as error:  # noqa: BLE001 - recorded below as a failed attempt, and logged
+        # post_callback returns the failures it expects; anything else (a bug, a library
+        # raising something new) must still count as a failed attempt with a retry, or the
+        # delivery would stay pending forever with nothing on the timeline.
+        logger.exception("Callback delivery %s failed unexpectedly", delivery.public_id)
+        outcome = DeliveryOutcome(
+            status_code=None,
+            duration_ms=round((time.monotonic() - started) * 1000),
+            error=f"Unexpected error: {type(error).__name__}: {error}"[:MAX_ERROR_LENGTH],
+        )
     attempt = delivery.attempts + 1
     now = timezone.now()
     delay = None if outcome.delivered else _retry_delay(attempt)

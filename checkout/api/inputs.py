@@ -56,6 +56,12 @@ def line(max_length: int, min_length: int = 0) -> type[str]:
     ]
 
 
+def formatted_line(max_length: int, json_format: str) -> type[str]:
+    """``line(max_length)`` published with a JSON Schema ``format`` (``uri``, ``email``), so
+    clients and schema-driven fuzzers see what is expected; the services validate it."""
+    return Annotated[line(max_length), Field(json_schema_extra={"format": json_format})]
+
+
 MetadataKey = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_LENGTH),
@@ -96,11 +102,11 @@ class CreateCheckoutSession(ApiInput):
     currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")] | None = (
         Field(None, description="ISO 4217 code; defaults to the link's or the org's.")
     )
-    customer_email: line(254) | None = None
-    success_url: line(2000) | None = Field(
+    customer_email: formatted_line(254, "email") | None = None
+    success_url: formatted_line(2000, "uri") | None = Field(
         None, description="Where the customer lands after paying; {CHECKOUT_SESSION_ID} works."
     )
-    callback_url: line(2000) | None = Field(
+    callback_url: formatted_line(2000, "uri") | None = Field(
         None, description="Where signed callbacks for this session go."
     )
     expires_in_minutes: int = Field(60, ge=MIN_EXPIRES_IN_MINUTES, le=MAX_EXPIRES_IN_MINUTES)

@@ -2,6 +2,7 @@
 package; failures are retried by the database task backend and recorded on the timeline."""
 
 import json
+import socket
 
 import pytest
 from django.core.management import call_command
@@ -252,3 +253,41 @@ def test_public_addresses_are_accepted(settings, host):
     settings.CALLBACK_ALLOW_PRIVATE = False
 
     check_callback_url(f"http://{host}/hooks")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unexpected_error_while_connecting_is_a_recorded_failed_attempt(
+    org, receiver, monkeypatch
+):
+    def broken_network(*args, **kwargs):
+        raise RuntimeError("the network stack broke")
+
+    monkeypatch.setattr(socket, "create_connection", broken_network)
+    session = make_session(org=org, callback_url=receiver.url)
+
+    delivery = enqueue_in_transaction(session)
+
+    delivery.refresh_from_db()
+    assert delivery.status == CallbackDelivery.Status.FAILED
+    assert delivery.attempts == 1
+    event = session.events.get(kind=EventKind.CALLBACK_FAILED)
+    assert "RuntimeError: the network stack broke" in event.data["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unexpected_error_is_retried_by_the_database_backend(
+    org, receiver, database_tasks, monkeypatch
+):
+    def broken_network(*args, **kwargs):
+        raise RuntimeError("the network stack broke")
+
+    monkeypatch.setattr(socket, "create_connection", broken_network)
+    session = make_session(org=org, callback_url=receiver.url)
+    delivery = enqueue_in_transaction(session)
+
+    run_worker()
+
+    delivery.refresh_from_db()
+    assert delivery.status == CallbackDelivery.Status.FAILED
+    assert delivery.attempts == 4  # the first try and the three retries of the schedule
+    assert session.events.filter(kind=EventKind.CALLBACK_FAILED).count() == 4

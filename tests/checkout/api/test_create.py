@@ -210,3 +210,35 @@ def test_callback_url_on_a_private_address_is_allowed_when_configured(api, setti
     settings.CALLBACK_ALLOW_PRIVATE = True
 
     assert api.create(with_items(callbackUrl="http://127.0.0.1:9/hook")).status_code == 201
+
+
+@pytest.mark.parametrize("allow_private", [True, False])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://" + "a" * 64 + ".example.com/h",  # a DNS label over 63 characters
+        "http://" + "ü" * 60 + ".com/h",  # fine as text, over 63 bytes in punycode
+        "http://[::1/h",  # unbalanced IPv6 bracket
+        "http://example.com:99999/h",  # port out of range
+    ],
+)
+def test_callback_urls_with_an_impossible_host_are_400_not_500(api, settings, allow_private, url):
+    settings.CALLBACK_ALLOW_PRIVATE = allow_private
+
+    response = api.create(with_items(callbackUrl=url))
+
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "callbackUrl"
+    assert not CheckoutSession.objects.exists()
+
+
+def test_url_and_email_fields_are_published_with_their_format(api):
+    schema = api.get("/v0/openapi.json").json()
+    properties = schema["components"]["schemas"]["CreateCheckoutSession"]["properties"]
+
+    def formats(name):
+        return {variant.get("format") for variant in properties[name]["anyOf"]}
+
+    assert "uri" in formats("successUrl")
+    assert "uri" in formats("callbackUrl")
+    assert "email" in formats("customerEmail")
