@@ -17,14 +17,16 @@ import base64
 import hashlib
 import hmac
 import http.client
+import io
 import ipaddress
 import json
+import select
 import socket
 import ssl
 import time
 from dataclasses import dataclass
 from functools import partial
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -46,8 +48,6 @@ class CallbackEvent:
 
 USER_AGENT = "hosted-checkout-callbacks/1"
 MAX_ERROR_LENGTH = 500
-# We only need the status code; reading a little of the body lets keep-alive servers finish.
-MAX_RESPONSE_BYTES = 64 * 1024
 
 
 class UnsafeCallbackUrl(ValueError):
@@ -227,49 +227,127 @@ class DeliveryOutcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class _PinnedAddress:
-    """Connect to the address the SSRF guard checked, not to whatever DNS answers next."""
-
-    def __init__(self, *args, address: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = partial(self._connect_pinned, address)
-
-    def _connect_pinned(self, address, _host_port, timeout, source_address):
-        return socket.create_connection((address, self.port), timeout, source_address)
+class DeadlineExceeded(TimeoutError):
+    """The attempt ran out of its total time (``CALLBACK_TIMEOUT_SECONDS``)."""
 
 
-class _PinnedHTTPConnection(_PinnedAddress, http.client.HTTPConnection):
-    pass
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise DeadlineExceeded("deadline reached")
+    return remaining
 
 
-class _PinnedHTTPSConnection(_PinnedAddress, http.client.HTTPSConnection):
-    pass
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that share one deadline: a receiver sending a byte now and then cannot
+    stretch an attempt past it (a socket timeout alone restarts at every byte)."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(_remaining(self._deadline))
+        return self._sock.recv_into(buffer)
 
 
-def _post(*, url: str, address: str, body: bytes, headers: dict[str, str]) -> int:
-    scheme, host, port = _host_and_port(url)
-    parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    timeout = settings.CALLBACK_TIMEOUT_SECONDS
-    if scheme == "https":
-        connection = _PinnedHTTPSConnection(
-            host, port, address=address, timeout=timeout, context=ssl.create_default_context()
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args, deadline: float, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()
+        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
+class _CallbackConnection(http.client.HTTPConnection):
+    """One POST to the address the SSRF guard checked (not to whatever DNS answers next),
+    with connect, TLS handshake, sending and the status line all within one deadline."""
+
+    def __init__(
+        self, host: str, port: int, *, address: str, deadline: float, tls: ssl.SSLContext | None
+    ):
+        super().__init__(host, port)
+        self._address = address
+        self._deadline = deadline
+        self._tls = tls
+        self.default_port = 443 if tls else 80  # the Host header names only other ports
+        self.response_class = partial(_DeadlineResponse, deadline=deadline)
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), _remaining(self._deadline))
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                sock = self._handshake(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def _handshake(self, sock: socket.socket) -> ssl.SSLSocket:
+        tls_sock = self._tls.wrap_socket(
+            sock, server_hostname=self.host, do_handshake_on_connect=False
         )
-    else:
-        connection = _PinnedHTTPConnection(host, port, address=address, timeout=timeout)
+        # Non-blocking, so that a handshake dribbled out byte by byte also meets the deadline.
+        tls_sock.setblocking(False)
+        while True:
+            try:
+                tls_sock.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                ready = select.select([tls_sock], [], [], _remaining(self._deadline))[0]
+            except ssl.SSLWantWriteError:
+                ready = select.select([], [tls_sock], [], _remaining(self._deadline))[1]
+            if not ready:
+                raise DeadlineExceeded("deadline reached during the TLS handshake")
+        tls_sock.setblocking(True)
+        return tls_sock
+
+    def send(self, data) -> None:
+        if self.sock is None:
+            self.connect()
+        # sendall's timeout bounds the whole call, so the remaining time bounds every send.
+        self.sock.settimeout(_remaining(self._deadline))
+        super().send(data)
+
+
+def _request_target(url: str) -> str:
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The request line is ASCII: percent-encode anything else, keeping existing escapes.
+    return quote(target, safe="/?&=:;@!$'()*+,-._~%")
+
+
+def _post(*, url: str, address: str, body: bytes, headers: dict[str, str], deadline: float) -> int:
+    scheme, host, port = _host_and_port(url)
+    connection = _CallbackConnection(
+        host,
+        port,
+        address=address,
+        deadline=deadline,
+        tls=ssl.create_default_context() if scheme == "https" else None,
+    )
     try:
         # No redirects are followed: a redirect could point anywhere, past the SSRF guard.
-        connection.request("POST", path, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read(MAX_RESPONSE_BYTES)
-        return response.status
+        # Only the status line and headers are read, never the body: we close right after.
+        connection.request("POST", _request_target(url), body=body, headers=headers)
+        return connection.getresponse().status
     finally:
         connection.close()
 
 
 def post_callback(delivery: CallbackDelivery, *, secret: str) -> DeliveryOutcome:
-    """One signed POST of ``delivery``'s payload; failures are returned, never raised."""
+    """One signed POST of ``delivery``'s payload; failures are returned, never raised.
+
+    Connect, TLS, sending and the response's status line share one deadline,
+    ``CALLBACK_TIMEOUT_SECONDS`` after the attempt started (a DNS lookup in progress cannot be
+    interrupted; the system resolver bounds it with its own timeouts).
+    """
     started = time.monotonic()
+    timeout = settings.CALLBACK_TIMEOUT_SECONDS
 
     def outcome(status_code: int | None = None, error: str = "") -> DeliveryOutcome:
         duration_ms = round((time.monotonic() - started) * 1000)
@@ -289,8 +367,14 @@ def post_callback(delivery: CallbackDelivery, *, secret: str) -> DeliveryOutcome
     )
     try:
         status_code = _post(
-            url=delivery.url, address=address, body=delivery.payload.encode(), headers=headers
+            url=delivery.url,
+            address=address,
+            body=delivery.payload.encode(),
+            headers=headers,
+            deadline=started + timeout,
         )
+    except TimeoutError:
+        return outcome(error=f"Timed out: no response within {timeout:g} s.")
     except (OSError, http.client.HTTPException) as error:
         return outcome(error=f"{type(error).__name__}: {error}" if str(error) else repr(error))
     if not 200 <= status_code < 300:

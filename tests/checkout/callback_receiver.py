@@ -1,6 +1,8 @@
 """A real HTTP receiver on 127.0.0.1 for callback tests: records requests, answers as scripted."""
 
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -53,3 +55,42 @@ def unused_local_url() -> str:
     port = server.server_address[1]
     server.server_close()
     return f"http://127.0.0.1:{port}/hooks"
+
+
+@dataclass
+class SlowDripReceiver:
+    """Reads the request, then answers one byte every ``interval`` seconds and never finishes
+    (until ``give_up_after`` seconds): a socket timeout alone never fires on it."""
+
+    interval: float = 0.3
+    give_up_after: float = 10.0
+    url: str = ""
+
+    def __enter__(self) -> "SlowDripReceiver":
+        self.stopped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hooks/slow"
+        self.thread = threading.Thread(target=self._serve_one, daemon=True)
+        self.thread.start()
+        return self
+
+    def _serve_one(self) -> None:
+        connection, _address = self.listener.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000
+            deadline = time.monotonic() + self.give_up_after
+            for byte in answer:
+                if self.stopped.wait(self.interval) or time.monotonic() > deadline:
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:  # the client hung up: what a deadline does
+                    return
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.listener.close()
+        self.thread.join(timeout=5)

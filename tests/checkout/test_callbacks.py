@@ -3,6 +3,7 @@ package; failures are retried by the database task backend and recorded on the t
 
 import json
 import socket
+import time
 
 import pytest
 from django.core.management import call_command
@@ -19,7 +20,7 @@ from checkout.callbacks import (
 )
 from checkout.choices import EventKind
 from checkout.models import CallbackDelivery
-from tests.checkout.callback_receiver import CallbackReceiver
+from tests.checkout.callback_receiver import CallbackReceiver, SlowDripReceiver
 from tests.factories import make_session
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
@@ -291,3 +292,33 @@ def test_an_unexpected_error_is_retried_by_the_database_backend(
     assert delivery.status == CallbackDelivery.Status.FAILED
     assert delivery.attempts == 4  # the first try and the three retries of the schedule
     assert session.events.filter(kind=EventKind.CALLBACK_FAILED).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_total_timeout(org, settings):
+    settings.CALLBACK_TIMEOUT_SECONDS = 1
+    with SlowDripReceiver(interval=0.3) as slow:
+        session = make_session(org=org, callback_url=slow.url)
+        started = time.monotonic()
+
+        delivery = enqueue_in_transaction(session)
+
+        elapsed = time.monotonic() - started
+    # Generous bound: the point is that the attempt does not last as long as the receiver drips.
+    assert elapsed < 5
+    delivery.refresh_from_db()
+    assert delivery.status == CallbackDelivery.Status.FAILED
+    event = session.events.get(kind=EventKind.CALLBACK_FAILED)
+    assert "Timed out" in event.data["error"]
+    assert 900 <= event.data["duration_ms"] < 5000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_callback_url_with_non_ascii_in_its_path_is_delivered(org, receiver):
+    session = make_session(org=org, callback_url=receiver.url + "/bücher?q=ä")
+
+    delivery = enqueue_in_transaction(session)
+
+    delivery.refresh_from_db()
+    assert delivery.status == CallbackDelivery.Status.DELIVERED
+    assert len(receiver.received) == 1
