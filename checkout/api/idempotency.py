@@ -53,12 +53,19 @@ def _claim(*, api_key: ApiKey, key: str, fingerprint: str) -> IdempotencyRecord 
         | Q(response_status__isnull=True, created_at__lte=now - CLAIM_LEASE),
         **scope,
     ).delete()
-    try:
-        with transaction.atomic():
-            IdempotencyRecord.objects.create(**scope, request_fingerprint=fingerprint)
-        return None
-    except IntegrityError:
-        return IdempotencyRecord.objects.filter(**scope).first()
+    # The holder can disappear between our failed insert and our read (its request failed
+    # and released the key): try once more, then answer as if it were still running.
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                IdempotencyRecord.objects.create(**scope, request_fingerprint=fingerprint)
+            return None
+        except IntegrityError:
+            holder = IdempotencyRecord.objects.filter(**scope).first()
+            if holder is not None:
+                return holder
+    # An unsaved, unanswered holder: the caller answers 409 "still being processed".
+    return IdempotencyRecord(**scope, request_fingerprint=fingerprint)
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:

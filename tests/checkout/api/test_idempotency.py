@@ -4,7 +4,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from checkout.api.idempotency import CLAIM_LEASE, request_fingerprint
@@ -63,6 +63,74 @@ def test_claim_abandoned_by_a_dead_request_is_released_after_the_lease(api, org,
 
     assert response.status_code == 201
     assert CheckoutSession.objects.count() == 1
+
+
+class VanishingHolder:
+    """A database hook: whenever claiming the key fails because a holder row exists, that row
+    is deleted before the claimer reads it (its request ended, or it expired and was purged,
+    in between). With ``reappear``, a new holder is inserted before each claim as well."""
+
+    def __init__(self, org, key, fingerprint, *, reappear=False):
+        self.scope = {"org": org, "mode": "test", "key": key}
+        self.fingerprint = fingerprint
+        self.reappear = reappear
+        self.insert_failed = False
+        self.busy = False
+        self.table = IdempotencyRecord._meta.db_table
+
+    def _on_the_side(self, change):
+        self.busy = True
+        try:
+            change()
+        finally:
+            self.busy = False
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.busy or self.table not in sql:
+            return execute(sql, params, many, context)
+        if sql.startswith("INSERT") and self.reappear:
+            self._on_the_side(
+                lambda: IdempotencyRecord.objects.get_or_create(
+                    **self.scope, defaults={"request_fingerprint": self.fingerprint}
+                )
+            )
+        if sql.startswith("SELECT") and self.insert_failed:
+            self.insert_failed = False
+            self._on_the_side(lambda: IdempotencyRecord.objects.filter(**self.scope).delete())
+        try:
+            return execute(sql, params, many, context)
+        except IntegrityError:
+            self.insert_failed = sql.startswith("INSERT")
+            raise
+
+
+def _holder_of(org, key, rf):
+    request = rf.post("/v0/checkout/sessions", SEED_BODY, content_type="application/json")
+    fingerprint = request_fingerprint(request)
+    IdempotencyRecord.objects.create(org=org, mode="test", key=key, request_fingerprint=fingerprint)
+    return fingerprint
+
+
+def test_a_holder_gone_before_it_is_read_lets_the_request_claim_the_key(api, org, rf):
+    fingerprint = _holder_of(org, "vanishing", rf)
+
+    with connection.execute_wrapper(VanishingHolder(org, "vanishing", fingerprint)):
+        response = api.create(SEED_BODY, **{"Idempotency-Key": "vanishing"})
+
+    assert response.status_code == 201
+    assert CheckoutSession.objects.count() == 1
+    assert IdempotencyRecord.objects.get(key="vanishing").response_status == 201
+
+
+def test_a_key_whose_holder_keeps_vanishing_is_409_not_500(api, org, rf):
+    fingerprint = _holder_of(org, "flapping", rf)
+
+    with connection.execute_wrapper(VanishingHolder(org, "flapping", fingerprint, reappear=True)):
+        response = api.create(SEED_BODY, **{"Idempotency-Key": "flapping"})
+
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "idempotency_key_in_use"
+    assert not CheckoutSession.objects.exists()
 
 
 def test_keys_are_scoped_to_org_and_mode(api, other_org_api, org, settings):
