@@ -1,13 +1,20 @@
-"""Bad input never breaks the hosted page: empty, huge, unicode and script-tag values in every
-field end as a form error or escaped output, never a 500 (hypothesis drives the forms)."""
+"""Bad input never breaks the hosted page: empty, huge, unicode (right-to-left, emoji), control
+character and script-tag values in every field end as a form error or escaped output, never a
+500. Hypothesis drives the forms, and the views through the test client for each set of
+required fields, with and without HTMX."""
+
+import re
 
 import pytest
+from django.test import Client
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from checkout.effective_settings import RequiredFieldSet
 from checkout.forms import CardForm, DetailsForm
 from checkout.models import CheckoutSession
+from checkout.request_context import CustomerContext
+from checkout.services import save_customer_details
 from tests.factories import make_session, session_ready_to_pay
 
 EVERYTHING_REQUIRED = RequiredFieldSet(phone=True, location=True, shipping_address=True)
@@ -38,15 +45,15 @@ PLAUSIBLE_CARD = {
 }
 
 
-def inputs(plausible: dict) -> st.SearchStrategy[dict]:
+def inputs(plausible: dict, anything: st.SearchStrategy[str] = any_text) -> st.SearchStrategy[dict]:
     """Every field plausible; or one field replaced by anything; or anything everywhere."""
     all_plausible = st.fixed_dictionaries(plausible)
     return st.one_of(
         all_plausible,
-        st.tuples(all_plausible, st.sampled_from(list(plausible)), any_text).map(
+        st.tuples(all_plausible, st.sampled_from(list(plausible)), anything).map(
             lambda case: {**case[0], case[1]: case[2]}
         ),
-        st.fixed_dictionaries({name: any_text for name in plausible}),
+        st.fixed_dictionaries({name: anything for name in plausible}),
     )
 
 
@@ -128,21 +135,115 @@ def test_bad_value_in_any_card_field_is_a_form_error_and_not_an_attempt(client, 
 
 
 @pytest.mark.django_db
-def test_script_tag_in_an_accepted_field_is_shown_escaped(client):
+@pytest.mark.parametrize(
+    "field", ["shipping_name", "shipping_line1", "shipping_line2", "shipping_city"]
+)
+def test_script_tag_in_an_accepted_field_is_shown_escaped(client, field):
     session = make_session(required_fields=RequiredFieldSet(shipping_address=True))
+    details = {
+        "email": "zoe@example.com",
+        "shipping_name": "Zoë",
+        "shipping_line1": "1 Main St",
+        "shipping_city": "Springfield",
+        "shipping_postal_code": "94107",
+        "shipping_country": "US",
+    }
 
-    client.post(
-        f"/checkout/{session.public_id}/details",
-        {
-            "email": "zoe@example.com",
-            "shipping_name": SCRIPT,
-            "shipping_line1": "1 Main St",
-            "shipping_city": "Springfield",
-            "shipping_postal_code": "94107",
-            "shipping_country": "US",
-        },
-    )
+    client.post(f"/checkout/{session.public_id}/details", details | {field: SCRIPT})
     html = client.get(f"/checkout/{session.public_id}").content.decode()
 
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in html
     assert SCRIPT not in html
+
+
+# --- Through the views: every step, every set of required fields, with and without HTMX ------
+
+REQUIREMENTS = {
+    "nothing": RequiredFieldSet(),
+    "location": RequiredFieldSet(location=True),
+    "shipping_address": RequiredFieldSet(shipping_address=True),
+    "phone": RequiredFieldSet(phone=True),
+}
+# Details that satisfy every requirement above, keyed by session field (for the card step).
+COMPLETE_DETAILS = {
+    "customer_email": "zoe@example.com",
+    "customer_phone": "+1 415 555 0100",
+    "customer_country": "US",
+    "customer_postal_code": "94107",
+    "shipping_name": "Zoë",
+    "shipping_line1": "1 Main St",
+    "shipping_city": "Springfield",
+    "shipping_postal_code": "94107",
+    "shipping_country": "US",
+}
+HOSTILE_VALUES = [
+    "",
+    "x" * 10_240,
+    "שלום עולם",  # right-to-left
+    "\u202egnp.exe",  # right-to-left override
+    "🙂👩‍👩‍👧🇯🇵",
+    "\x00",
+    "94\x00107",
+    "\x01\x08\x1b[31m\x7f\r\n\t",
+    SCRIPT,
+    '"><script>alert(1)</script>',
+    "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
+]
+hostile_text = st.one_of(
+    st.sampled_from(HOSTILE_VALUES),
+    st.text(max_size=200),
+    st.lists(st.sampled_from(HOSTILE_VALUES[2:]), min_size=2, max_size=4).map("".join),
+)
+# Our only script tag is htmx, loaded from our static files; anything else was injected.
+INJECTED_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=\"/static/)[^>]*>", re.IGNORECASE)
+
+
+def hostile_inputs(plausible: dict) -> st.SearchStrategy[dict]:
+    """``inputs`` with hostile text, sometimes plus fields the form does not know."""
+    unknown = st.fixed_dictionaries({}, optional={"amount": hostile_text, "\x00": hostile_text})
+    return st.tuples(inputs(plausible, hostile_text), unknown).map(lambda pair: pair[0] | pair[1])
+
+
+def assert_safe(response, browser: Client) -> None:
+    """No server error and no script of the customer's making, here or where it redirects."""
+    assert response.status_code < 500
+    assert not INJECTED_SCRIPT.search(response.content.decode())
+    location = response.get("HX-Redirect") or response.get("Location")
+    if location and location.startswith("/"):
+        page = browser.get(location)
+        assert page.status_code < 500
+        assert not INJECTED_SCRIPT.search(page.content.decode())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("htmx", [False, True], ids=["no-js", "htmx"])
+@pytest.mark.parametrize("requirement", REQUIREMENTS)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=hostile_inputs(PLAUSIBLE_DETAILS))
+def test_details_step_survives_hostile_input(requirement, htmx, data):
+    browser = Client(headers={"HX-Request": "true"} if htmx else {})
+    session = make_session(customer_email="", required_fields=REQUIREMENTS[requirement])
+
+    response = browser.post(f"/checkout/{session.public_id}/details", data)
+
+    session.refresh_from_db()
+    event("accepted" if session.details_provided_at else "rejected")
+    assert_safe(response, browser)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("htmx", [False, True], ids=["no-js", "htmx"])
+@pytest.mark.parametrize("requirement", REQUIREMENTS)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=hostile_inputs(PLAUSIBLE_CARD))
+def test_card_step_survives_hostile_input(requirement, htmx, data):
+    browser = Client(headers={"HX-Request": "true"} if htmx else {})
+    session = make_session(customer_email="", required_fields=REQUIREMENTS[requirement])
+    save_customer_details(session=session, details=COMPLETE_DETAILS, context=CustomerContext())
+
+    response = browser.post(f"/checkout/{session.public_id}/pay", data)
+
+    session.refresh_from_db()
+    session.order.refresh_from_db()
+    event("paid" if session.order.is_paid else "declined" if session.failed_attempts else "form")
+    assert_safe(response, browser)
