@@ -29,12 +29,12 @@ from functools import partial
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from checkout.api.schemas import format_timestamp, session_object
 from checkout.effective_settings import effective_settings
 from checkout.models import CallbackDelivery, CheckoutSession
+from checkout.task_queue import enqueue_with_transaction
 from orgs.ids import new_public_id
 
 
@@ -185,7 +185,7 @@ def enqueue_session_callback(
     *, session: CheckoutSession, event_type: str
 ) -> CallbackDelivery | None:
     """Queue ``event_type`` for the session's effective callback URL (call inside the
-    transaction that changed the session; delivery starts on commit)."""
+    transaction that changed the session; the delivery task commits with it)."""
     if event_type not in CallbackEvent.ALL:
         raise ValueError(f"Unknown callback event {event_type!r}.")
     # Re-read inside the caller's transaction: the payload shows the state being committed.
@@ -201,8 +201,8 @@ def enqueue_session_callback(
         payload=build_payload(session=current, event_type=event_type),
         next_attempt_at=timezone.now(),
     )
-    # robust: a broken queue must never fail the customer's payment; the row stays pending.
-    transaction.on_commit(partial(_start_delivery, delivery.pk), robust=True)
+    # A broken queue must never fail the customer's payment: the row then stays pending.
+    enqueue_with_transaction(partial(_start_delivery, delivery.pk))
     return delivery
 
 

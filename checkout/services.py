@@ -1,5 +1,6 @@
 """Writes of the checkout domain. Each service validates first, then writes in one transaction,
-records its timeline events in that transaction, and enqueues side effects on commit."""
+records its timeline events in that transaction, and enqueues side effects with it
+(``task_queue.enqueue_with_transaction``)."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from checkout.models import (
 from checkout.money import is_known_currency
 from checkout.processors import CardDetails, ProcessorUnavailable, processor_for_mode
 from checkout.request_context import CustomerContext
+from checkout.task_queue import enqueue_with_transaction
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink
 
@@ -240,7 +242,7 @@ def create_checkout_session(
             },
         )
         # The expiry callback comes from a task scheduled for expires_at (no cron).
-        transaction.on_commit(partial(_schedule_expiry, session.pk), robust=True)
+        enqueue_with_transaction(partial(_schedule_expiry, session.pk))
     return session
 
 
@@ -299,7 +301,7 @@ def extend_session_expiry(
             actor=actor,
             data={"minutes": minutes, "expires_at": locked.expires_at.isoformat()},
         )
-        transaction.on_commit(partial(_schedule_expiry, locked.pk), robust=True)
+        enqueue_with_transaction(partial(_schedule_expiry, locked.pk))
     session.expires_at = locked.expires_at
     return session
 
@@ -567,5 +569,5 @@ def pay_checkout_session(
         )
         _enqueue_callback(locked, "checkout.session.completed")
         # After commit, and robust: a failing mail server or queue must never undo a payment.
-        transaction.on_commit(partial(_enqueue_receipt, locked.public_id), robust=True)
+        enqueue_with_transaction(partial(_enqueue_receipt, locked.public_id))
     return PaymentOutcome(PaymentOutcomeKind.SUCCEEDED, locked)

@@ -1,0 +1,30 @@
+"""Enqueueing a task so that it commits with the change that caused it."""
+
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+from django.tasks import task_backends
+from django_tasks_db import DatabaseBackend
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_with_transaction(enqueue: Callable[[], object]) -> None:
+    """Call ``enqueue`` (which enqueues one task) as part of the caller's transaction.
+
+    The database backend stores tasks in our database, so the task is enqueued right away: it
+    commits or rolls back with the change, and a crash just after the commit cannot lose it.
+    Any other backend (immediate runs the task at once) waits for the commit, or the task could
+    read rows that are not committed yet, or never will be. Either way a broken queue never
+    fails the customer's request: the error is logged and the change still commits.
+    """
+    in_transaction = transaction.get_connection().in_atomic_block
+    if in_transaction and isinstance(task_backends["default"], DatabaseBackend):
+        try:
+            with transaction.atomic():
+                enqueue()
+        except Exception:
+            logger.exception("Could not enqueue a task; the change commits without it.")
+        return
+    transaction.on_commit(enqueue, robust=True)
