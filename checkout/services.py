@@ -194,6 +194,11 @@ def create_checkout_session(
         require_shipping_address=required_fields.shipping_address,
     )
     effective = resolve_settings(org=org, link=link, session=session, currency=currency)
+    if not is_known_currency(effective.currency):
+        # The org's or link's currency was saved around its validator (a raw update, a fixture).
+        raise ValidationError(
+            {"currency": f"{effective.currency!r} (from the org or link) is not a usable currency."}
+        )
     now = now or timezone.now()
 
     with transaction.atomic():

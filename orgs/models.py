@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# Money formatting and currency data live with the checkout; this only borrows the validator.
+from checkout.money import validate_currency_code
 from orgs.ids import new_public_id
 
 
@@ -41,7 +43,10 @@ class Organization(RequiredFields):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
     currency = models.CharField(
-        max_length=3, default="USD", help_text="Default ISO 4217 currency code."
+        max_length=3,
+        default="USD",
+        validators=[validate_currency_code],
+        help_text="Default ISO 4217 currency code.",
     )
     success_url = models.URLField(max_length=2000, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)
@@ -99,7 +104,12 @@ class PaymentLink(RequiredFields):
         validators=[MinValueValidator(0)], help_text="In the currency's minor unit (cents)."
     )
     quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
-    currency = models.CharField(max_length=3, blank=True, help_text="Overrides the org default.")
+    currency = models.CharField(
+        max_length=3,
+        blank=True,
+        validators=[validate_currency_code],
+        help_text="Overrides the org default.",
+    )
     success_url = models.URLField(max_length=2000, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)
     is_active = models.BooleanField(default=True)

@@ -118,6 +118,19 @@ def test_invalid_fields_are_refused_with_the_field_named(org, field, value):
     assert list(error.value.message_dict) == [field]
 
 
+def test_an_unusable_org_currency_is_refused_and_nothing_is_written(org):
+    # Saved around the field's validator (a raw update, as a bad fixture or script would).
+    type(org).objects.filter(pk=org.pk).update(currency="DEM")
+    org.refresh_from_db()
+
+    with pytest.raises(ValidationError) as error:
+        create(org)
+
+    assert list(error.value.message_dict) == ["currency"]
+    assert not CheckoutSession.objects.exists() and not Order.objects.exists()
+    assert create(org, currency="EUR").order.currency == "EUR"
+
+
 def test_metadata_is_limited_to_20_string_keys(org):
     create(org, metadata={f"k{i}": "v" for i in range(20)})
     with pytest.raises(ValidationError):

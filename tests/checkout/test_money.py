@@ -1,8 +1,10 @@
 """Money formatting uses each currency's own exponent."""
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from checkout.money import format_money, is_known_currency, minor_unit_exponent
+from tests.factories import PaymentLinkFactory
 
 
 @pytest.mark.parametrize(
@@ -26,5 +28,28 @@ def test_locale_changes_the_format():
     assert format_money(123456, "EUR", "de_DE") == "1.234,56\xa0€"
 
 
-def test_unknown_currency_is_not_known():
-    assert is_known_currency("USD") and not is_known_currency("XYZ")
+def test_only_currencies_in_use_are_known():
+    assert all(is_known_currency(code) for code in ("USD", "EUR", "JPY", "KWD", "CHF"))
+    assert not any(is_known_currency(code) for code in ("XYZ", "DEM", "XXX", "XTS", "usd"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["XYZ", "DEM", "12", "US"])
+def test_org_and_link_currencies_are_validated(org, value):
+    link = PaymentLinkFactory.build(org=org, currency=value)
+    org.currency = value
+
+    with pytest.raises(ValidationError) as org_error:
+        org.full_clean()
+    with pytest.raises(ValidationError) as link_error:
+        link.full_clean()
+
+    assert "currency" in org_error.value.message_dict
+    assert "currency" in link_error.value.message_dict
+
+
+@pytest.mark.django_db
+def test_lower_case_and_empty_link_currency_are_accepted(org):
+    org.currency = "eur"
+    org.full_clean()
+    PaymentLinkFactory.build(org=org, currency="").full_clean()

@@ -130,6 +130,8 @@ def test_payment_link_of_another_mode_is_refused(api, org):
         ({"items": [{**ITEM, "name": ""}]}, "items[0].name"),
         ({"items": [{"name": "No price", "quantity": 1}]}, "items[0].unitPrice"),
         (with_items(currency="ZZZ"), "currency"),
+        (with_items(currency="DEM"), "currency"),  # ISO 4217, but no longer anyone's tender
+        (with_items(currency="XTS"), "currency"),  # reserved for testing
         (with_items(currency="dollars"), "currency"),
         (with_items(customerEmail="not-an-email"), "customerEmail"),
         (with_items(successUrl="not a url"), "successUrl"),
