@@ -11,7 +11,7 @@ The derived status rule (SPEC, "Derived status") lives here and only here:
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Case, Count, Q, Value, When
+from django.db.models import Case, Count, ExpressionWrapper, Q, Value, When
 from django.utils import timezone
 
 from checkout.choices import PaymentStatus, SessionStatus
@@ -43,8 +43,10 @@ class CheckoutSessionQuerySet(models.QuerySet):
         return self.filter(org=org, mode=mode)
 
     def with_status(self, now: datetime | None = None) -> "CheckoutSessionQuerySet":
-        """Annotate ``status`` (a SessionStatus value) computed in SQL."""
-        conditions = status_conditions(now or timezone.now())
+        """Annotate ``status`` (a SessionStatus value) computed in SQL, and ``active_now``
+        (``expires_at > now``) against the same ``now``, so the two always agree."""
+        now = now or timezone.now()
+        conditions = status_conditions(now)
         return self.annotate(
             status=Case(
                 *(
@@ -52,7 +54,8 @@ class CheckoutSessionQuerySet(models.QuerySet):
                     for status, condition in conditions.items()
                 ),
                 output_field=models.CharField(),
-            )
+            ),
+            active_now=ExpressionWrapper(Q(expires_at__gt=now), output_field=models.BooleanField()),
         )
 
     def with_details(self) -> "CheckoutSessionQuerySet":

@@ -121,9 +121,9 @@ def session_object(session: CheckoutSession) -> CheckoutSessionObject:
         id=session.public_id,
         mode=session.mode,
         url=session_url(session),
-        # The derived status comes from the SQL annotation, never recomputed here.
+        # Status and active come from the SQL annotations (one ``now``), never recomputed here.
         status=SessionStatus(session.status),
-        active=session.is_active,
+        active=session.active_now,
         created_at=session.created_at,
         expires_at=session.expires_at,
         failed_attempts=session.failed_attempts,

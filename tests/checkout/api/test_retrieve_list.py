@@ -5,6 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from checkout.api.schemas import session_object
+from checkout.models import CheckoutSession
 from tests.checkout.api.client import error_of
 from tests.factories import expired_session, make_session
 
@@ -171,3 +173,18 @@ def test_list_takes_a_fixed_number_of_queries(api, org, limit, django_assert_max
 
     assert response.status_code == 200
     assert len(response.json()["data"]) == min(limit, 11)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("offset", "status", "active"), [(-1, "open", True), (0, "expired", False)]
+)
+def test_status_and_active_are_derived_from_one_now(org, offset, status, active):
+    session = make_session(org=org)
+    # "now" of the request: a second before expiry, or the very moment it expires.
+    now = session.expires_at + timedelta(seconds=offset)
+    annotated = CheckoutSession.objects.with_status(now).with_details().get(pk=session.pk)
+
+    shown = session_object(annotated)
+
+    assert (shown.status, shown.active) == (status, active)
