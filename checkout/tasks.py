@@ -13,6 +13,7 @@ Backends (``TASKS_BACKEND``, see README "Background tasks"):
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -30,6 +31,7 @@ from checkout.callbacks import (
 from checkout.choices import EventKind
 from checkout.models import CallbackDelivery, CheckoutSession, Order
 from checkout.services import record_event
+from checkout.task_queue import enqueue_with_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +154,7 @@ def expire_session(session_pk: int) -> str:
             return "paid"
         if session.expires_at > now:
             # Extended since this task was scheduled: look again at the new deadline.
-            transaction.on_commit(lambda: schedule_session_expiry(session_pk))
+            enqueue_with_transaction(partial(schedule_session_expiry, session_pk))
             return "rescheduled"
         if session.events.filter(kind=EventKind.SESSION_EXPIRED).exists():
             return "already expired"

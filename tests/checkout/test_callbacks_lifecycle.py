@@ -125,6 +125,34 @@ def test_expiry_task_records_the_expiry_and_calls_back(org, settings):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_declined_session_that_runs_out_of_time_is_announced_as_expired(org, settings):
+    # Like Stripe: the event says the checkout can no longer be paid; its status stays failed.
+    settings.TASKS = DATABASE_TASKS
+    with CallbackReceiver() as receiver:
+        session = ready_to_pay(make_session(org=org, callback_url=receiver.url))
+        pay_checkout_session(session=session, card=DECLINED, context=CustomerContext())
+        now = timezone.now()
+        type(session).objects.filter(pk=session.pk).update(
+            created_at=now - timedelta(hours=2), expires_at=now - timedelta(seconds=1)
+        )
+        DBTaskResult.objects.filter(task_path="checkout.tasks.expire_session").update(
+            run_after=timezone.now() - timedelta(seconds=1)
+        )
+        run_worker()
+
+    types = [
+        Webhook(org.callback_secret).verify(call.body, call.headers)["type"]
+        for call in receiver.received
+    ]
+    expired = Webhook(org.callback_secret).verify(
+        receiver.received[-1].body, receiver.received[-1].headers
+    )
+    assert types == ["checkout.session.payment_failed", "checkout.session.expired"]
+    assert (expired["data"]["status"], expired["data"]["active"]) == ("failed", False)
+    assert expired["data"]["failedAttempts"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_expiry_task_does_nothing_for_a_paid_session(org, settings):
     settings.TASKS = DATABASE_TASKS
     with CallbackReceiver() as receiver:
