@@ -18,7 +18,8 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "support_email"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
-    readonly_fields = ["created_at"]
+    # Secrets are never typed by hand: `manage.py callback_secret --org <slug> --rotate`.
+    readonly_fields = ["callback_secret", "created_at"]
 
 
 @admin.register(Membership)

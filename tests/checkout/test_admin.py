@@ -58,3 +58,12 @@ def test_order_admin_shows_formatted_total(operator_client):
     session = make_session(currency="JPY", items=None)
     response = operator_client.get(f"/admin/checkout/order/{session.order.pk}/change/")
     assert "¥7,500" in response.text
+
+
+def test_callback_secret_is_shown_but_not_editable_in_the_admin(operator_client, org):
+    url = f"/admin/orgs/organization/{org.pk}/change/"
+
+    page = operator_client.get(url)
+
+    assert org.callback_secret in page.text
+    assert 'name="callback_secret"' not in page.text
