@@ -46,12 +46,15 @@ def _claim(*, api_key: ApiKey, key: str, fingerprint: str) -> IdempotencyRecord 
     """Claim ``key``; None if this request now owns it, else the record that holds it."""
     scope = {"org": api_key.org, "mode": api_key.mode, "key": key}
     now = timezone.now()
-    # A key older than the retention window is free again, and so is a claim whose request
-    # died without answering (a killed worker): no request runs longer than the lease.
+    # Keys older than the retention window are free again: this purges all of the org's and
+    # mode's (the table never grows past a day of keys; the created_at index finds the few).
+    # A claim whose request died without answering (a killed worker) is released too: no
+    # request runs longer than the lease.
     IdempotencyRecord.objects.filter(
         Q(created_at__lte=now - RETENTION)
-        | Q(response_status__isnull=True, created_at__lte=now - CLAIM_LEASE),
-        **scope,
+        | Q(key=key, response_status__isnull=True, created_at__lte=now - CLAIM_LEASE),
+        org=api_key.org,
+        mode=api_key.mode,
     ).delete()
     # The holder can disappear between our failed insert and our read (its request failed
     # and released the key): try once more, then answer as if it were still running.

@@ -7,11 +7,11 @@ import pytest
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from checkout.api.idempotency import CLAIM_LEASE, request_fingerprint
+from checkout.api.idempotency import CLAIM_LEASE, RETENTION, request_fingerprint
 from checkout.models import CheckoutSession, IdempotencyRecord
 from orgs.services import create_api_key
 from tests.checkout.api.client import SEED_BODY, ApiClient, error_of
-from tests.factories import make_session
+from tests.factories import OrganizationFactory, make_session
 
 
 def test_same_key_and_body_replays_the_first_response_exactly(api):
@@ -63,6 +63,33 @@ def test_claim_abandoned_by_a_dead_request_is_released_after_the_lease(api, org,
 
     assert response.status_code == 201
     assert CheckoutSession.objects.count() == 1
+
+
+def test_a_keyed_request_purges_the_org_and_modes_keys_past_retention(api, org):
+    other_org = OrganizationFactory(slug="globex")
+    day_old = timezone.now() - RETENTION - timedelta(seconds=1)
+    for owner, mode, key in [(org, "test", "old-a"), (org, "test", "old-b"), (org, "live", "old")]:
+        IdempotencyRecord.objects.create(
+            org=owner, mode=mode, key=key, request_fingerprint="f", created_at=day_old
+        )
+    IdempotencyRecord.objects.create(
+        org=other_org, mode="test", key="old", request_fingerprint="f", created_at=day_old
+    )
+    IdempotencyRecord.objects.create(
+        org=org, mode="test", key="fresh", request_fingerprint="f", response_status=201
+    )
+
+    api.create(SEED_BODY, **{"Idempotency-Key": "new"})
+
+    left = IdempotencyRecord.objects.values_list("org__slug", "mode", "key")
+    assert sorted(left) == sorted(
+        [
+            (org.slug, "live", "old"),
+            (other_org.slug, "test", "old"),
+            (org.slug, "test", "fresh"),
+            (org.slug, "test", "new"),
+        ]
+    )
 
 
 class VanishingHolder:
