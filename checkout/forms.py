@@ -16,6 +16,7 @@ from django.utils import timezone
 from checkout.effective_settings import RequiredFieldSet
 from checkout.processors import CardDetails
 from checkout.processors.test import card_brand
+from checkout.services import CUSTOMER_DETAIL_FIELDS
 
 # CLDR territories that are not ISO 3166-1 countries (Kosovo's XK stays: card networks use it).
 NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
@@ -108,23 +109,10 @@ class DetailsForm(forms.Form):
     @staticmethod
     def initial_from(session) -> dict[str, str]:
         """What the customer entered before (or the API gave), to prefill the form."""
+        # Form fields are the session's fields without the "customer_" prefix.
         return {
-            "email": session.customer_email,
-            "phone": session.customer_phone,
-            "country": session.customer_country,
-            "postal_code": session.customer_postal_code,
-            **{
-                name: getattr(session, name)
-                for name in (
-                    "shipping_name",
-                    "shipping_line1",
-                    "shipping_line2",
-                    "shipping_city",
-                    "shipping_state",
-                    "shipping_postal_code",
-                    "shipping_country",
-                )
-            },
+            name.removeprefix("customer_"): getattr(session, name)
+            for name in CUSTOMER_DETAIL_FIELDS
         }
 
     @property

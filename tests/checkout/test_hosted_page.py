@@ -318,6 +318,7 @@ def test_paid_session_shows_its_receipt(client):
     assert "Visa •••• 4242" in html
     assert "/portal/" in html
     assert "Card number" not in html
+    assert "Total paid" in html and "Total due" not in html
 
 
 def test_expired_payment_link_session_is_410_and_offers_a_fresh_start(client):
