@@ -251,6 +251,18 @@ def create_checkout_session(
     return session
 
 
+def lock_for_update(session: CheckoutSession) -> CheckoutSession:
+    """Row-lock the session's order, then the session (call inside a transaction).
+
+    Every writer of a session (paying, extending, expiring) locks in this order, so they
+    serialize without deadlocks. Returns the fresh session with its locked ``order``.
+    """
+    order = Order.objects.select_for_update().get(pk=session.order_id)
+    locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+    locked.order = order
+    return locked
+
+
 # --- Expiry extension (JSON API PATCH, dashboard) -------------------------------------------
 
 MIN_EXTEND_EXPIRY_MINUTES = 1
@@ -290,10 +302,8 @@ def extend_session_expiry(
         )
     now = now or timezone.now()
     with transaction.atomic():
-        # Lock the order first, as paying does, so an extension and a payment serialize.
-        order = Order.objects.select_for_update().get(pk=session.order_id)
-        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
-        if order.is_paid:
+        locked = lock_for_update(session)
+        if locked.order.is_paid:
             raise SessionAlreadyPaid(f"Session {locked.public_id} is already paid.")
         # An expired session stays expired: its merchant may already have been told so.
         if locked.expires_at <= now:
@@ -372,14 +382,6 @@ class PaymentOutcome:
         return self.kind == PaymentOutcomeKind.SUCCEEDED
 
 
-def _lock_for_checkout(session: CheckoutSession) -> CheckoutSession:
-    # Order first, then session: the same order every writer of a session uses (no deadlock).
-    order = Order.objects.select_for_update().get(pk=session.order_id)
-    locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
-    locked.order = order
-    return locked
-
-
 def _apply_context(session: CheckoutSession, context: CustomerContext) -> list[str]:
     session.ip_address = context.ip_address
     session.user_agent = context.user_agent[:500]
@@ -409,7 +411,7 @@ def save_customer_details(
     if unknown := set(details) - set(CUSTOMER_DETAIL_FIELDS):
         raise ValidationError(f"Unknown detail fields: {sorted(unknown)}")
     with transaction.atomic():
-        locked = _lock_for_checkout(session)
+        locked = lock_for_update(session)
         if locked.order.is_paid:
             raise CheckoutClosed("paid")
         if not locked.is_active:
@@ -474,7 +476,7 @@ def pay_checkout_session(
     if processor is None:
         return PaymentOutcome(PaymentOutcomeKind.UNAVAILABLE, session)
     with transaction.atomic():
-        locked = _lock_for_checkout(session)
+        locked = lock_for_update(session)
         order = locked.order
         # Re-checked under the lock: another tab, a double click or another server may have
         # paid this order since the page was rendered.

@@ -29,8 +29,8 @@ from checkout.callbacks import (
     post_callback,
 )
 from checkout.choices import EventKind
-from checkout.models import CallbackDelivery, CheckoutSession, Order
-from checkout.services import record_event
+from checkout.models import CallbackDelivery, CheckoutSession
+from checkout.services import lock_for_update, record_event
 from checkout.task_queue import enqueue_with_transaction
 
 logger = logging.getLogger(__name__)
@@ -141,16 +141,13 @@ def expire_session(session_pk: int) -> str:
     """At ``expires_at``: record ``session_expired`` and call back, unless paid or extended."""
     now = timezone.now()
     with transaction.atomic():
-        order_pk = (
-            CheckoutSession.objects.filter(pk=session_pk).values_list("order_id", flat=True).first()
-        )
-        if order_pk is None:
+        session = CheckoutSession.objects.filter(pk=session_pk).only("order_id").first()
+        if session is None:
             return "gone"
-        # Lock the order, then the session (as paying and extending do), so a payment racing
-        # the deadline either commits first (then no expiry) or waits and finds it expired.
-        order = Order.objects.select_for_update().get(pk=order_pk)
-        session = CheckoutSession.objects.select_for_update().get(pk=session_pk)
-        if order.is_paid:
+        # Locked as paying and extending lock, so a payment racing the deadline either commits
+        # first (then no expiry) or waits and finds the session expired.
+        session = lock_for_update(session)
+        if session.order.is_paid:
             return "paid"
         if session.expires_at > now:
             # Extended since this task was scheduled: look again at the new deadline.
