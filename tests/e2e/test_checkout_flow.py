@@ -108,6 +108,13 @@ def test_customer_pays_on_a_phone_after_a_decline(
     session = pay_through_a_payment_link(page, live_server, screenshot, "checkout-phone")
 
     assert session.device_type == "mobile"
+    # The line items fold under the amount; one tap shows them.
+    page.goto(f"{live_server.url}/pay/{session.payment_link.public_id}")
+    items = page.locator(".summary-fold .line-items")
+    expect(items).to_be_hidden()
+    page.get_by_text("Order details").click()
+    expect(items).to_contain_text("Qty 2 · $24.00 each")
+    screenshot("checkout-phone-6-order-details")
     # Nothing is wider than the phone's screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert console_errors == []
