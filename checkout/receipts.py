@@ -19,7 +19,7 @@ from checkout.effective_settings import effective_settings
 from checkout.models import CheckoutSession, Order, TimelineEvent
 from checkout.money import format_money
 from checkout.portal import PortalScope, portal_path, portal_url
-from checkout.services import record_event
+from checkout.timeline import record_event
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from checkout.actors import Actor
+from checkout.callbacks import CallbackEvent, enqueue_session_callback
 from checkout.choices import EventKind, PaymentStatus, SessionSource
 from checkout.effective_settings import RequiredFieldSet, effective_settings, resolve_settings
 from checkout.models import (
@@ -26,12 +27,13 @@ from checkout.models import (
     Order,
     OrderCounter,
     OrderItem,
-    TimelineEvent,
 )
 from checkout.money import is_known_currency
 from checkout.processors import CardDetails, ProcessorUnavailable, processor_for_mode
+from checkout.receipts import send_receipt_task
 from checkout.request_context import CustomerContext
 from checkout.task_queue import enqueue_with_transaction
+from checkout.timeline import record_event
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink
 
@@ -55,20 +57,6 @@ class LineItem:
     @property
     def amount(self) -> int:
         return self.quantity * self.unit_price
-
-
-def record_event(
-    *, session: CheckoutSession, kind: str, actor: Actor, data: Mapping | None = None
-) -> TimelineEvent:
-    """Append one event to a session's timeline."""
-    return TimelineEvent.objects.create(
-        session=session,
-        kind=EventKind(kind),
-        actor_kind=actor.kind,
-        actor_label=actor.label[:150],
-        actor_user=actor.user,
-        data=dict(data or {}),
-    )
 
 
 def _validate_items(items: Sequence[LineItem]) -> list[str]:
@@ -278,7 +266,7 @@ class SessionNoLongerActive(Exception):
 
 
 def _schedule_expiry(session_pk: int) -> None:
-    # Imported here: tasks import this module (record_event), so a top-level import is a cycle.
+    # Imported here: tasks import this module (lock_for_update), so a top-level import is a cycle.
     from checkout.tasks import schedule_session_expiry
 
     schedule_session_expiry(session_pk)
@@ -439,20 +427,6 @@ def save_customer_details(
     return locked
 
 
-def _enqueue_callback(session: CheckoutSession, event_type: str) -> None:
-    # Imported here: the callbacks module records events through this one (an import cycle).
-    from checkout.callbacks import enqueue_session_callback
-
-    enqueue_session_callback(session=session, event_type=event_type)
-
-
-def _enqueue_receipt(session_public_id: str) -> None:
-    # Imported here: receipts record their events through this module (an import cycle).
-    from checkout.receipts import send_receipt_task
-
-    send_receipt_task.enqueue(session_public_id)
-
-
 def payment_idempotency_key(session: CheckoutSession, *, attempt: int, card: CardDetails) -> str:
     """The processor's idempotency key: the session, the attempt and a fingerprint of the card.
 
@@ -536,7 +510,7 @@ def pay_checkout_session(
                     "attempt": attempt,
                 },
             )
-            _enqueue_callback(locked, "checkout.session.payment_failed")
+            enqueue_session_callback(session=locked, event_type=CallbackEvent.PAYMENT_FAILED)
             return PaymentOutcome(
                 PaymentOutcomeKind.DECLINED,
                 locked,
@@ -574,7 +548,7 @@ def pay_checkout_session(
                 "currency": order.currency,
             },
         )
-        _enqueue_callback(locked, "checkout.session.completed")
+        enqueue_session_callback(session=locked, event_type=CallbackEvent.COMPLETED)
         # After commit, and robust: a failing mail server or queue must never undo a payment.
-        enqueue_with_transaction(partial(_enqueue_receipt, locked.public_id))
+        enqueue_with_transaction(partial(send_receipt_task.enqueue, locked.public_id))
     return PaymentOutcome(PaymentOutcomeKind.SUCCEEDED, locked)

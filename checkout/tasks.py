@@ -30,8 +30,9 @@ from checkout.callbacks import (
 )
 from checkout.choices import EventKind
 from checkout.models import CallbackDelivery, CheckoutSession
-from checkout.services import lock_for_update, record_event
+from checkout.services import lock_for_update
 from checkout.task_queue import enqueue_with_transaction
+from checkout.timeline import record_event
 
 logger = logging.getLogger(__name__)
 

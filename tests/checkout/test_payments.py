@@ -49,7 +49,7 @@ def callbacks(monkeypatch):
     """The callback events the payment asked for (delivery is the callbacks module's job)."""
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        "checkout.callbacks.enqueue_session_callback",
+        "checkout.services.enqueue_session_callback",
         lambda *, session, event_type: sent.append((session.public_id, event_type)),
     )
     return sent

@@ -17,7 +17,8 @@ from checkout.choices import DeviceType, EventKind, PaymentStatus, SessionSource
 from checkout.effective_settings import RequiredFieldSet
 from checkout.models import CheckoutSession
 from checkout.processors.test import CUSTOMER_MESSAGES
-from checkout.services import LineItem, create_checkout_session, record_event
+from checkout.services import LineItem, create_checkout_session
+from checkout.timeline import record_event
 from orgs.models import Membership, Mode, Organization, PaymentLink
 
 DEMO_ORG_SLUG = "acme"
