@@ -28,12 +28,12 @@ from checkout.models import (
     OrderCounter,
     OrderItem,
 )
-from checkout.money import is_known_currency
 from checkout.processors import CardDetails, ProcessorUnavailable, processor_for_mode
 from checkout.receipts import send_receipt_task
 from checkout.request_context import CustomerContext
 from checkout.task_queue import enqueue_with_transaction
 from checkout.timeline import record_event
+from orgs.currencies import is_known_currency
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink
 

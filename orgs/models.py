@@ -13,8 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-# Money formatting and currency data live with the checkout; this only borrows the validator.
-from checkout.money import validate_currency_code
+from orgs.currencies import validate_currency_code
 from orgs.ids import new_public_id
 
 

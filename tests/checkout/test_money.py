@@ -3,7 +3,8 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from checkout.money import format_money, is_known_currency, minor_unit_exponent
+from checkout.money import format_money, minor_unit_exponent
+from orgs.currencies import is_known_currency
 from tests.factories import PaymentLinkFactory
 
 
