@@ -164,46 +164,32 @@ def luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
+def _card_field(
+    label: str, autocomplete: str, placeholder: str, maxlength: int, required_message: str
+) -> forms.CharField:
+    # No max_length: the widget's maxlength guides the browser; clean_* check the real rules.
+    return forms.CharField(
+        label=label,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": autocomplete,
+                "inputmode": "numeric",
+                "placeholder": placeholder,
+                "maxlength": maxlength,
+            }
+        ),
+        error_messages={"required": required_message},
+    )
+
+
 class CardForm(forms.Form):
     """Step 2: card number, expiry (MM / YY) and CVC, checked like a card network would."""
 
-    # No max_length: the widget's maxlength guides the browser; clean_* check the real rules.
-    number = forms.CharField(
-        label="Card number",
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "cc-number",
-                "inputmode": "numeric",
-                "placeholder": "1234 1234 1234 1234",
-                "maxlength": 23,
-            }
-        ),
-        error_messages={"required": "Enter your card number."},
+    number = _card_field(
+        "Card number", "cc-number", "1234 1234 1234 1234", 23, "Enter your card number."
     )
-    expiry = forms.CharField(
-        label="Expiry",
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "cc-exp",
-                "inputmode": "numeric",
-                "placeholder": "MM / YY",
-                "maxlength": 9,
-            }
-        ),
-        error_messages={"required": "Enter your card's expiry date."},
-    )
-    cvc = forms.CharField(
-        label="CVC",
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "cc-csc",
-                "inputmode": "numeric",
-                "placeholder": "CVC",
-                "maxlength": 4,
-            }
-        ),
-        error_messages={"required": "Enter your card's security code."},
-    )
+    expiry = _card_field("Expiry", "cc-exp", "MM / YY", 9, "Enter your card's expiry date.")
+    cvc = _card_field("CVC", "cc-csc", "CVC", 4, "Enter your card's security code.")
 
     def clean_number(self) -> str:
         number = CARD_NUMBER_SEPARATORS.sub("", self.cleaned_data["number"])

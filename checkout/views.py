@@ -57,7 +57,8 @@ def _load_session(session_id: str) -> CheckoutSession | None:
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
-    return render(request, "checkout/not_found.html", status=404)
+    # The same page as any unknown URL (templates/404.html), rendered here to avoid raising.
+    return render(request, "404.html", status=404)
 
 
 def success_redirect_url(session: CheckoutSession) -> str:
