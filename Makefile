@@ -14,10 +14,10 @@ PYTHON := $(shell for p in python3.13 python3.12 python3; do \
 .PHONY: help run test lint format install migrate seed worker check-python
 
 help:
-	@echo "make run     install, migrate, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make run     install, migrate, load demo data, serve on http://$(HOST):$(PORT) with a task worker"
 	@echo "make test    the whole test suite (DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make lint    ruff check + format check;  make format  fix them"
-	@echo "make worker  run the task worker (TASKS_BACKEND=database)"
+	@echo "make worker  run a task worker alone (make run starts one)"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -29,8 +29,10 @@ $(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# A plain (not editable) install: the project runs from this folder; pip installs only what
+# pyproject.toml depends on.
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt '.[dev]'
 	@touch $@
 
 install: $(VENV)/.installed
@@ -42,14 +44,17 @@ migrate: install
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-# Links in API responses, emails and callbacks point at the server make run starts.
+# Links in API responses, emails and callbacks point at the server make run starts. Callback
+# retries come after 5 s, 15 s, 30 s … so a demo shows them (production: 1 min, 5 min, …).
 run: export SITE_URL ?= http://$(HOST):$(PORT)
+run: export CALLBACK_RETRY_SCHEDULE ?= 5,15,30,60,300,1800,3600
+run: export HOST := $(HOST)
 run: seed
 	@$(BIN)/python manage.py demo_urls --base $(SITE_URL)
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@$(BIN)/honcho --no-colour start --procfile Procfile --port $(PORT)
 
 worker: migrate
-	$(BIN)/python manage.py db_worker
+	$(BIN)/python manage.py db_worker --interval 1
 
 test: install
 	@mkdir -p var test-artifacts

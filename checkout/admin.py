@@ -1,6 +1,13 @@
-"""Operator admin for checkout records; money is shown formatted, ids and events read-only."""
+"""Operator admin for checkout records; money is shown formatted, ids and events read-only.
+
+A session's and an order's facts (mode, org, amounts, customer, payment) are read-only: they
+change only through the services (paying, extending), never by typing over them here.
+"""
+
+import json
 
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
 from checkout.choices import SessionStatus
 from checkout.models import (
@@ -35,23 +42,15 @@ class OrderItemInline(admin.TabularInline):
     model = OrderItem
     extra = 0
     fields = ["position", "name", "quantity", "unit_price", "amount_formatted"]
-    readonly_fields = ["amount_formatted"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
     @admin.display(description="Amount")
     def amount_formatted(self, item: OrderItem) -> str:
         return format_money(item.amount, item.order.currency) if item.pk else "–"
-
-
-class TimelineEventInline(admin.TabularInline):
-    model = TimelineEvent
-    extra = 0
-    fields = ["created_at", "kind", "actor_kind", "actor_label", "data"]
-    readonly_fields = fields
-    can_delete = False
-    ordering = ["created_at", "id"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class CallbackDeliveryInline(admin.TabularInline):
@@ -73,6 +72,10 @@ class CallbackDeliveryInline(admin.TabularInline):
         return False
 
 
+def _all_fields_read_only(model) -> list[str]:
+    return [field.name for field in model._meta.concrete_fields]
+
+
 @admin.register(CheckoutSession)
 class CheckoutSessionAdmin(admin.ModelAdmin):
     list_display = [
@@ -89,14 +92,73 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
     list_filter = [DerivedStatusFilter, "mode", "source", "device_type", "org"]
     search_fields = ["public_id", "customer_email", "order__public_id"]
     list_select_related = ["org", "order"]
-    readonly_fields = ["public_id", "order", "created_at", "recovered_from"]
-    raw_id_fields = ["payment_link", "recovered_from"]
     date_hierarchy = "created_at"
-    inlines = [TimelineEventInline, CallbackDeliveryInline]
+    inlines = [CallbackDeliveryInline]
     show_full_result_count = False  # a COUNT(*) over every session on each page is wasted work
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("public_id", "status_display"),
+                    ("org", "mode", "source"),
+                    ("order", "amount", "payment_link"),
+                    ("created_at", "expires_at", "failed_attempts"),
+                    "line_items",
+                    "timeline",
+                ]
+            },
+        ),
+        (
+            "Customer and context",
+            {
+                "fields": [
+                    ("customer_email", "customer_phone"),
+                    ("customer_country", "customer_postal_code"),
+                    ("shipping_name", "shipping_line1", "shipping_line2"),
+                    ("shipping_city", "shipping_state", "shipping_postal_code", "shipping_country"),
+                    "details_provided_at",
+                    ("ip_address", "device_type"),
+                    "user_agent",
+                    ("payment_method_brand", "payment_method_last4"),
+                ]
+            },
+        ),
+        (
+            "Overrides",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "success_url",
+                    "callback_url",
+                    ("require_phone", "require_location", "require_shipping_address"),
+                    "metadata",
+                    "recovered_from",
+                ],
+            },
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [
+            *_all_fields_read_only(CheckoutSession),
+            "status_display",
+            "amount",
+            "line_items",
+            "timeline",
+        ]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # sessions are created through the API, payment links or recovery
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_status()
+        return (
+            super()
+            .get_queryset(request)
+            .with_status()
+            .select_related("order", "org", "payment_link")
+            .prefetch_related("order__items", "events")
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, session: CheckoutSession) -> str:
@@ -105,6 +167,50 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
     @admin.display(description="Amount", ordering="order__amount_total")
     def amount(self, session: CheckoutSession) -> str:
         return format_money(session.order.amount_total, session.order.currency)
+
+    @admin.display(description="Line items")
+    def line_items(self, session: CheckoutSession) -> str:
+        currency = session.order.currency
+        return format_html(
+            "<table><tr><th>Item</th><th>Quantity</th><th>Unit price</th><th>Amount</th></tr>"
+            "{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        item.name,
+                        item.quantity,
+                        format_money(item.unit_price, currency),
+                        format_money(item.amount, currency),
+                    )
+                    for item in session.order.items.all()
+                ),
+            ),
+        )
+
+    @admin.display(description="Timeline")
+    def timeline(self, session: CheckoutSession) -> str:
+        """Oldest first, to the second, with who did it and the event's data."""
+        return format_html(
+            "<table><tr><th>Time (UTC)</th><th>Event</th><th>Actor</th><th>Data</th></tr>"
+            "{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                (
+                    (
+                        event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                        event.get_kind_display(),
+                        f"{event.get_actor_kind_display()}: {event.actor_label}"
+                        if event.actor_label and event.actor_label != event.actor_kind
+                        else event.get_actor_kind_display(),
+                        json.dumps(event.data, sort_keys=True, ensure_ascii=False),
+                    )
+                    for event in session.events.all()
+                ),
+            ),
+        )
 
 
 @admin.register(Order)
@@ -123,10 +229,15 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ["payment_status", "mode", "org"]
     search_fields = ["public_id", "customer_email", "=number"]
     list_select_related = ["org"]
-    readonly_fields = ["public_id", "number", "amount_total", "total", "created_at"]
     date_hierarchy = "created_at"
     inlines = [OrderItemInline]
     show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*_all_fields_read_only(Order), "total"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # an order is created with its checkout session
 
     @admin.display(description="Total", ordering="amount_total")
     def total(self, order: Order) -> str:
@@ -212,8 +323,11 @@ class OrderItemAdmin(admin.ModelAdmin):
     list_display = ["name", "order", "quantity", "unit_price_formatted"]
     search_fields = ["name", "order__public_id"]
     list_select_related = ["order"]
-    raw_id_fields = ["order"]
+    readonly_fields = ["order", "name", "quantity", "unit_price", "position"]
     show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
     @admin.display(description="Unit price", ordering="unit_price")
     def unit_price_formatted(self, item: OrderItem) -> str:

@@ -248,6 +248,7 @@ class CallbackDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "callback deliveries"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="callback_due")]
 

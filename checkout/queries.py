@@ -8,6 +8,8 @@ The derived status rule (SPEC, "Derived status") lives here and only here:
 4. expired   – unpaid, no failed attempt, expires_at <= now.
 """
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import models
@@ -15,6 +17,11 @@ from django.db.models import Case, Count, ExpressionWrapper, Q, Value, When
 from django.utils import timezone
 
 from checkout.choices import PaymentStatus, SessionStatus
+
+# What a merchant may type in the search box (SPEC: email, session id or order id / number).
+SESSION_ID = re.compile(r"cs_(test|live)_[A-Za-z0-9]+")
+ORDER_ID = re.compile(r"ord_[A-Za-z0-9]+")
+ORDER_NUMBER = re.compile(r"#?([0-9]{1,18})")
 
 
 def status_conditions(now: datetime) -> dict[str, Q]:
@@ -88,6 +95,86 @@ class CheckoutSessionQuerySet(models.QuerySet):
 
     def newest_first(self) -> "CheckoutSessionQuerySet":
         return self.order_by("-created_at", "-id")
+
+    def search(self, text: str) -> "CheckoutSessionQuerySet":
+        """Sessions matching what a merchant typed: a session id, an order id, an order number
+        (``42`` or ``#42``) or an email (exact, or a prefix: ``jenny`` finds ``jenny@…``)."""
+        text = text.strip()
+        if not text:
+            return self
+        if SESSION_ID.fullmatch(text):
+            return self.filter(public_id=text)
+        if ORDER_ID.fullmatch(text):
+            return self.filter(order__public_id=text)
+        if number := ORDER_NUMBER.fullmatch(text):
+            return self.filter(order__number=int(number[1]))
+        return self.filter(customer_email__istartswith=text)
+
+    def for_payment_link(self, link) -> "CheckoutSessionQuerySet":
+        return self.filter(payment_link=link)
+
+    def from_source(self, source: str) -> "CheckoutSessionQuerySet":
+        return self.filter(source=source)
+
+    def created_between(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> "CheckoutSessionQuerySet":
+        """Created at or after ``start`` and before ``end`` (either may be open)."""
+        if start is not None:
+            self = self.filter(created_at__gte=start)
+        if end is not None:
+            self = self.filter(created_at__lt=end)
+        return self
+
+    def page(
+        self, *, limit: int, after: "Cursor | None" = None, before: "Cursor | None" = None
+    ) -> "Page":
+        """One keyset page, newest first: the ``limit`` rows older than ``after`` (the last row
+        of the page before), or newer than ``before`` (the first row of the page after).
+
+        The cost does not grow with depth: ``created_at <= cursor`` (or ``>=``) is an index
+        condition on ``(org, mode, -created_at, -id)``; the tie-break on ``id`` only filters the
+        rows created in the cursor's very microsecond.
+        """
+        if after is not None:
+            rows = list(self.newest_first().filter(after.older_q())[: limit + 1])
+            return Page(rows[:limit], has_older=len(rows) > limit, has_newer=True)
+        if before is not None:
+            rows = list(self.order_by("created_at", "id").filter(before.newer_q())[: limit + 1])
+            return Page(rows[:limit][::-1], has_older=True, has_newer=len(rows) > limit)
+        rows = list(self.newest_first()[: limit + 1])
+        return Page(rows[:limit], has_older=len(rows) > limit, has_newer=False)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a newest-first list: the ``(created_at, pk)`` of one row."""
+
+    created_at: datetime
+    pk: int
+
+    @classmethod
+    def of(cls, row) -> "Cursor":
+        return cls(row.created_at, row.pk)
+
+    def older_q(self) -> Q:
+        return Q(created_at__lte=self.created_at) & (
+            Q(created_at__lt=self.created_at) | Q(pk__lt=self.pk)
+        )
+
+    def newer_q(self) -> Q:
+        return Q(created_at__gte=self.created_at) & (
+            Q(created_at__gt=self.created_at) | Q(pk__gt=self.pk)
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows newest first, and whether there are older / newer rows beyond them."""
+
+    rows: list
+    has_older: bool
+    has_newer: bool
 
 
 class OrderQuerySet(models.QuerySet):

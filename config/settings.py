@@ -132,10 +132,11 @@ _email_options = {
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="receipts@checkout.localhost")
 
-# Tasks: run immediately in the embedded default; the database backend + `manage.py db_worker`
-# in production. The immediate backend cannot defer, so retries and expiry callbacks need the
-# database backend (see README, "Background tasks").
-TASKS_BACKEND = env.str("TASKS_BACKEND", default="immediate")
+# Tasks: the database backend (django-tasks-db) everywhere, run by a worker process beside the
+# web server (`make run` starts both). `immediate` runs a task inside the request that enqueued
+# it, after its commit: the test suite uses it (tests/settings.py); it cannot defer, so it has no
+# retries and no expiry callbacks (see README, "Background tasks").
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="database")
 TASKS = {
     "default": {
         "BACKEND": {
@@ -202,4 +203,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's default config gives the "django" logger a console handler of its own, so each of
+    # its lines was printed twice (once there, once by the root): let the root print them.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }

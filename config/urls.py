@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 
 def favicon(request):
@@ -16,5 +17,7 @@ urlpatterns = [
     path("dashboard/", include("dashboard.urls")),
     path("v0/", include("checkout.api.urls")),
     path("favicon.ico", favicon),
+    # The site's front door is the merchant dashboard (customers arrive on /pay/ or /checkout/).
+    path("", RedirectView.as_view(pattern_name="dashboard:home"), name="root"),
     path("", include("checkout.urls")),
 ]

@@ -13,9 +13,14 @@ def pytest_collection_modifyitems(config, items):
     skip_postgres = pytest.mark.skip(
         reason="needs PostgreSQL (row locks / real concurrency); set DATABASE_URL=postgres://…"
     )
+    skip_embedded = pytest.mark.skip(
+        reason="runs `make run` on SQLite whatever DATABASE_URL says: once, in the SQLite pass"
+    )
     for item in items:
         if "postgres" in item.keywords and not ON_POSTGRES:
             item.add_marker(skip_postgres)
+        if "embedded" in item.keywords and ON_POSTGRES:
+            item.add_marker(skip_embedded)
 
 
 @pytest.fixture

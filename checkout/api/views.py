@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable
 from functools import wraps
 
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, NinjaAPI, Path, Query
 from ninja.decorators import decorate_view
@@ -44,6 +43,7 @@ from checkout.choices import SessionSource, SessionStatus
 from checkout.effective_settings import RequiredFieldSet
 from checkout.models import CheckoutSession
 from checkout.processors import processor_for_mode
+from checkout.queries import Cursor
 from checkout.services import (
     LineItem,
     SessionAlreadyPaid,
@@ -226,34 +226,31 @@ def list_sessions(
     starting_after: str | None = StartingAfter,
 ) -> HttpResponse:
     """Sessions newest first, `limit` at a time; pass the last id as `startingAfter` for more."""
-    sessions = sessions_of(request.auth).newest_first()
+    sessions = sessions_of(request.auth)
     if status is not None:
         sessions = sessions.in_status(status)
+    cursor = None
     if starting_after is not None:
-        cursor = (
+        row = (
             CheckoutSession.objects.for_org(request.auth.org, request.auth.mode)
             .filter(public_id=starting_after)
-            .values("created_at", "pk")
+            .only("created_at")
             .first()
         )
-        if cursor is None:
+        if row is None:
             raise ApiError(
                 400,
                 code="resource_missing",
                 param="startingAfter",
                 message=f"No such checkout session: {starting_after!r}.",
             )
-        # Keyset pagination on (created_at, id), the order of the list and of its index.
-        sessions = sessions.filter(
-            Q(created_at__lt=cursor["created_at"])
-            | Q(created_at=cursor["created_at"], pk__lt=cursor["pk"])
-        )
-    page = list(sessions[: limit + 1])
+        cursor = Cursor.of(row)
+    page = sessions.page(limit=limit, after=cursor)
     return json_response(
         200,
         CheckoutSessionList(
-            data=[session_object(session) for session in page[:limit]],
-            has_more=len(page) > limit,
+            data=[session_object(session) for session in page.rows],
+            has_more=page.has_older,
         ),
     )
 

@@ -15,11 +15,13 @@ class ReceivedCallback:
 
 @dataclass
 class CallbackReceiver:
-    """Answers each POST with the next status of ``statuses`` (then 200)."""
+    """Answers each POST with the next status of ``statuses`` (then 200), after ``delay``
+    seconds (a slow merchant endpoint)."""
 
     statuses: list[int] = field(default_factory=list)
     received: list[ReceivedCallback] = field(default_factory=list)
     url: str = ""
+    delay: float = 0.0
 
     def __enter__(self) -> "CallbackReceiver":
         receiver = self
@@ -28,6 +30,7 @@ class CallbackReceiver:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode()
+                time.sleep(receiver.delay)
                 receiver.received.append(ReceivedCallback(dict(self.headers.items()), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
