@@ -1,7 +1,8 @@
 """Checkout sessions, their orders and line items, and the append-only session timeline.
 
-A session has no stored status: the order's payment status, the failed attempt count and
-the expiry time decide it, through ``CheckoutSessionQuerySet.with_status`` (one rule, in SQL).
+A session has no stored status: its paid flag (the order's, copied in the paying transaction),
+the failed attempt count and the expiry time decide it, through
+``CheckoutSessionQuerySet.with_status`` (one rule, in SQL, on the session's own columns).
 """
 
 from django.conf import settings
@@ -136,6 +137,9 @@ class CheckoutSession(RequiredFields):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     failed_attempts = models.PositiveIntegerField(default=0)
+    # The order's paid flag, copied in the transaction that pays it (the order stays the truth),
+    # so the status rule, its filters and counts read this table only.
+    is_paid = models.BooleanField(default=False, editable=False)
 
     # Per-session overrides (the most specific layer of the settings hierarchy).
     success_url = models.URLField(max_length=2000, blank=True)
@@ -172,6 +176,25 @@ class CheckoutSession(RequiredFields):
             models.Index(
                 fields=["org", "mode", "-created_at", "-id"], name="session_org_mode_created"
             ),
+            # One per status tab, so each tab's pages are an index scan of its own rows.
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"],
+                condition=Q(is_paid=True),
+                name="session_succeeded_created",
+            ),
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"],
+                condition=Q(is_paid=False, failed_attempts__gt=0),
+                name="session_failed_created",
+            ),
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"],
+                condition=Q(is_paid=False, failed_attempts=0),
+                name="session_unattempted_created",
+            ),
+            # Sessions not finished yet (expires_at after the rollup's watermark), per org, and
+            # the rollup's own range scan (expires_at in (old, new watermark]).
+            models.Index(fields=["org", "mode", "expires_at"], name="session_org_mode_expires"),
             models.Index(fields=["expires_at"], name="session_expires_at"),
             models.Index(fields=["org", "mode", "customer_email"], name="session_org_mode_email"),
         ]
@@ -195,6 +218,38 @@ class CheckoutSession(RequiredFields):
     @property
     def location(self) -> str:
         return " ".join(p for p in (self.customer_postal_code, self.customer_country) if p)
+
+
+class SessionRollup(models.Model):
+    """How many finished sessions (``expires_at`` at or before the watermark) an org has, per
+    mode, day of creation (UTC) and final status. A finished session can never change status
+    (paying, declining and extending all need ``expires_at > now`` under the row lock), so
+    counts are this table plus a live count of the unfinished rest (``checkout.rollup``)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    day = models.DateField()
+    status = models.CharField(max_length=10)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "mode", "day", "status"], name="rollup_unique_org_mode_day_status"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org_id} {self.mode} {self.day} {self.status}: {self.count}"
+
+
+class RollupWatermark(models.Model):
+    """The one row saying up to which ``expires_at`` sessions are counted in the rollup."""
+
+    finished_before = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"sessions finished by {self.finished_before.isoformat()}"
 
 
 class TimelineEvent(models.Model):

@@ -535,7 +535,9 @@ def pay_checkout_session(
                 "customer_email",
             ]
         )
-        locked.save(update_fields=update_fields)
+        # Copied in the same transaction: the status rule reads the session's own columns.
+        locked.is_paid = True
+        locked.save(update_fields=[*update_fields, "is_paid"])
         record_event(
             session=locked,
             kind=EventKind.PAYMENT_SUCCEEDED,

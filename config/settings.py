@@ -164,6 +164,11 @@ CALLBACK_RETRY_SCHEDULE = env.list(
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=DEBUG)
 
+# Session counts: finished sessions are rolled up every ROLLUP_INTERVAL_SECONDS, up to
+# ROLLUP_SAFETY_MARGIN_SECONDS ago (longer than any payment transaction can stay open).
+ROLLUP_INTERVAL_SECONDS = env.int("ROLLUP_INTERVAL_SECONDS", default=60)
+ROLLUP_SAFETY_MARGIN_SECONDS = env.int("ROLLUP_SAFETY_MARGIN_SECONDS", default=600)
+
 # Portal links in receipts stay valid this many days.
 PORTAL_LINK_MAX_AGE_DAYS = env.int("PORTAL_LINK_MAX_AGE_DAYS", default=30)
 

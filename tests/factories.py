@@ -94,6 +94,8 @@ def make_session(
         order.payment_status = PaymentStatus.PAID
         order.paid_at = timezone.now()
         order.save(update_fields=["payment_status", "paid_at"])
+        session.is_paid = True
+        session.save(update_fields=["is_paid"])
     return session
 
 
