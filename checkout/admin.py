@@ -17,6 +17,8 @@ from checkout.models import (
     Order,
     OrderCounter,
     OrderItem,
+    RollupWatermark,
+    SessionRollup,
     TimelineEvent,
 )
 from checkout.money import format_money
@@ -360,3 +362,30 @@ class OrderCounterAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Derived bookkeeping: shown for diagnosis, written only by its own code."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SessionRollup)
+class SessionRollupAdmin(ReadOnlyAdmin):
+    list_display = ["org", "mode", "day", "status", "count"]
+    list_filter = ["mode", "status", "org"]
+    list_select_related = ["org"]
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+
+@admin.register(RollupWatermark)
+class RollupWatermarkAdmin(ReadOnlyAdmin):
+    list_display = ["finished_before"]

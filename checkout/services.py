@@ -10,8 +10,7 @@ from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -103,11 +102,20 @@ def _field_errors(validator, value: str) -> list[str]:
 
 
 def _next_order_number(org: Organization) -> int:
-    # The UPDATE row-locks the org's counter until commit, so numbers are unique and gapless
-    # per org even with concurrent checkouts; the lock is held only for this short transaction.
-    OrderCounter.objects.get_or_create(org=org)
-    OrderCounter.objects.filter(org=org).update(last_number=F("last_number") + 1)
-    return OrderCounter.objects.values_list("last_number", flat=True).get(org=org)
+    """The org's next order number, in one statement (an upsert that returns the new value).
+
+    The statement row-locks the org's counter until the caller's transaction commits, so
+    numbers are unique and gapless per org even with concurrent checkouts.
+    """
+    table = OrderCounter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (org_id, last_number) VALUES (%s, 1) "  # noqa: S608 - our SQL
+            f"ON CONFLICT (org_id) DO UPDATE SET last_number = {table}.last_number + 1 "
+            "RETURNING last_number",
+            [org.pk],
+        )
+        return cursor.fetchone()[0]
 
 
 def create_checkout_session(
