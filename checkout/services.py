@@ -518,7 +518,9 @@ def pay_checkout_session(
         return _pay_locked(session=session, processor=processor, card=card, context=context)
     except SessionLocked:
         # Waiting would hold this app worker for the other request's whole processor call;
-        # a burst of clicks on one session would then hold every worker.
+        # a burst of clicks on one session would then hold every worker. The holder is nearly
+        # always a payment; in the rare case it is a writer of milliseconds (an expiry
+        # extension, the expiry task, saved details) the customer simply pays again.
         return PaymentOutcome(
             PaymentOutcomeKind.IN_PROGRESS, session, message=PAYMENT_IN_PROGRESS_MESSAGE
         )
