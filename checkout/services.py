@@ -10,7 +10,7 @@ from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -27,7 +27,12 @@ from checkout.models import (
     OrderCounter,
     OrderItem,
 )
-from checkout.processors import CardDetails, ProcessorUnavailable, processor_for_mode
+from checkout.processors import (
+    CardDetails,
+    PaymentProcessor,
+    ProcessorUnavailable,
+    processor_for_mode,
+)
 from checkout.receipts import send_receipt_task
 from checkout.request_context import CustomerContext
 from checkout.task_queue import enqueue_with_transaction
@@ -247,13 +252,58 @@ def create_checkout_session(
     return session
 
 
-def lock_for_update(session: CheckoutSession) -> CheckoutSession:
+class SessionLocked(Exception):
+    """Another transaction held the session's lock longer than the caller would wait: in
+    practice a payment whose processor call is under way."""
+
+
+# PostgreSQL's SQLSTATE for a lock refused by NOWAIT or by lock_timeout (lock_not_available).
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _is_lock_not_available(error: DatabaseError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
+
+
+def _set_lock_timeout(value: str) -> str:
+    """Set this transaction's lock_timeout (PostgreSQL); returns the value it replaced."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (previous,) = cursor.fetchone()
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [value])
+    return previous
+
+
+def lock_for_update(
+    session: CheckoutSession, *, max_wait: timedelta | None = None
+) -> CheckoutSession:
     """Row-lock the session's order, then the session (call inside a transaction).
 
-    Every writer of a session (paying, extending, expiring) locks in this order, so they
-    serialize without deadlocks. Returns the fresh session with its locked ``order``.
+    Every writer of a session (paying, extending, expiring, saving details) locks in this
+    order, so they serialize without deadlocks. Returns the fresh session with its locked
+    ``order``. ``max_wait`` bounds the wait for the order's lock, which a payment holds for
+    its whole processor call: ``timedelta(0)`` refuses at once (NOWAIT), a positive value
+    waits that long; either raises SessionLocked when the lock is taken. None waits as long
+    as it takes. On SQLite, which has no row locks and serializes writers, it never raises.
     """
-    order = Order.objects.select_for_update().get(pk=session.order_id)
+    bounded = max_wait is not None and connection.vendor == "postgresql"
+    nowait = bounded and max_wait <= timedelta(0)
+    try:
+        if bounded and not nowait:
+            milliseconds = max(1, round(max_wait.total_seconds() * 1000))
+            previous = _set_lock_timeout(f"{milliseconds}ms")
+            order = Order.objects.select_for_update().get(pk=session.order_id)
+            _set_lock_timeout(previous)
+        else:
+            order = Order.objects.select_for_update(nowait=nowait).get(pk=session.order_id)
+    except DatabaseError as error:
+        if _is_lock_not_available(error):
+            raise SessionLocked(
+                f"Session {session.public_id} is locked by another request."
+            ) from error
+        raise
+    # Whoever holds the session's row holds its order's first (or is a short insert that
+    # references the session), so this wait is brief.
     locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
     locked.order = order
     return locked
@@ -363,6 +413,17 @@ class PaymentOutcomeKind(StrEnum):
     UNAVAILABLE = "unavailable"  # no processor for the session's mode (live without one)
     PROCESSOR_ERROR = "processor_error"  # outcome unknown; not an attempt, safe to retry
     DETAILS_MISSING = "details_missing"
+    IN_PROGRESS = "in_progress"  # another request is charging this order; nothing was tried
+
+
+PAYMENT_IN_PROGRESS_MESSAGE = (
+    "A payment for this order is already being processed. "
+    "Wait a moment, then reload this page to see its result."
+)
+# How long saving details waits for the session's lock. Writers other than a payment hold it
+# for milliseconds; a payment holds it for its whole processor call, which the customer's
+# details must not wait for (each waiting request holds an app worker).
+DETAILS_LOCK_MAX_WAIT = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -402,12 +463,12 @@ def save_customer_details(
     """Store step 1 (email and required fields) plus context; record ``details_provided``.
 
     Raises ValidationError for unknown or missing fields, CheckoutClosed when the session is
-    paid or expired.
+    paid or expired, SessionLocked when a payment of the session is under way.
     """
     if unknown := set(details) - set(CUSTOMER_DETAIL_FIELDS):
         raise ValidationError(f"Unknown detail fields: {sorted(unknown)}")
     with transaction.atomic():
-        locked = lock_for_update(session)
+        locked = lock_for_update(session, max_wait=DETAILS_LOCK_MAX_WAIT)
         if locked.order.is_paid:
             raise CheckoutClosed("paid")
         if not locked.is_active:
@@ -453,12 +514,35 @@ def payment_idempotency_key(session: CheckoutSession, *, attempt: int, card: Car
 def pay_checkout_session(
     *, session: CheckoutSession, card: CardDetails, context: CustomerContext
 ) -> PaymentOutcome:
-    """Charge the session's order with ``card``, at most once ever, and record the outcome."""
+    """Charge the session's order with ``card``, at most once ever, and record the outcome.
+
+    A payment of the same session already under way (another tab, a double click) is not
+    waited for: the outcome is IN_PROGRESS at once, with no attempt and no event.
+    """
     processor = processor_for_mode(session.mode)
     if processor is None:
         return PaymentOutcome(PaymentOutcomeKind.UNAVAILABLE, session)
+    try:
+        return _pay_locked(session=session, processor=processor, card=card, context=context)
+    except SessionLocked:
+        # Waiting would hold this app worker for the other request's whole processor call;
+        # a burst of clicks on one session would then hold every worker. The holder is nearly
+        # always a payment; in the rare case it is a writer of milliseconds (an expiry
+        # extension, the expiry task, saved details) the customer simply pays again.
+        return PaymentOutcome(
+            PaymentOutcomeKind.IN_PROGRESS, session, message=PAYMENT_IN_PROGRESS_MESSAGE
+        )
+
+
+def _pay_locked(
+    *,
+    session: CheckoutSession,
+    processor: PaymentProcessor,
+    card: CardDetails,
+    context: CustomerContext,
+) -> PaymentOutcome:
     with transaction.atomic():
-        locked = lock_for_update(session)
+        locked = lock_for_update(session, max_wait=timedelta(0))
         order = locked.order
         # Re-checked under the lock: another tab, a double click or another server may have
         # paid this order since the page was rendered.

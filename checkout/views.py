@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from checkout.actors import Actor
 from checkout.choices import SessionSource
@@ -26,9 +26,12 @@ from checkout.processors.test import TEST_CARD_OUTCOMES, card_brand
 from checkout.receipts import line_items, payment_method_label, receipt_context
 from checkout.request_context import customer_context, customer_locale
 from checkout.services import (
+    PAYMENT_IN_PROGRESS_MESSAGE,
     CheckoutClosed,
     PaymentOutcomeKind,
+    SessionLocked,
     create_checkout_session,
+    missing_details,
     pay_checkout_session,
     save_customer_details,
 )
@@ -39,6 +42,19 @@ PAGE = "checkout/checkout_page.html"
 # drives "try a different payment method").
 SUGGEST_OTHER_CARD_AFTER = 2
 SUCCESS_URL_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
+# How the details step names each detail group the merchant needs (services.missing_details).
+DETAIL_GROUP_WORDS = {
+    "email": "your email address",
+    "phone": "your phone number",
+    "location": "your country and postal code",
+    "shipping_address": "your shipping address",
+}
+# Outcomes of a pay request shown on the card step (declines, outages, a payment under way).
+CARD_STEP_OUTCOMES = (
+    PaymentOutcomeKind.DECLINED,
+    PaymentOutcomeKind.PROCESSOR_ERROR,
+    PaymentOutcomeKind.IN_PROGRESS,
+)
 
 
 def _see_other(url: str) -> HttpResponseRedirect:
@@ -110,15 +126,27 @@ def _details_form(session: CheckoutSession, data=None) -> DetailsForm:
     )
 
 
+def _details_now_needed(session: CheckoutSession) -> str:
+    """Why a customer who gave their details must give more (say, the merchant now requires a
+    phone number), or "" when nothing saved is missing."""
+    if session.details_provided_at is None or not (missing := missing_details(session)):
+        return ""
+    words = [DETAIL_GROUP_WORDS[group] for group in missing]
+    needed = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+    return f"{session.org.name} now needs {needed} before you pay."
+
+
 def _render_steps(request, session, *, details_form=None, card_form=None, **extra) -> HttpResponse:
     """The checkout page, or only its ``steps`` partial for HTMX."""
-    editing = details_form is not None or session.details_provided_at is None
+    details_needed = _details_now_needed(session)
+    editing = details_form is not None or not session.details_provided_at or bool(details_needed)
     context = _page_context(
         request,
         session,
         step="details" if editing else "card",
         details_form=details_form or _details_form(session),
         card_form=card_form or CardForm(),
+        details_needed=details_needed,
         **extra,
     )
     return render(request, f"{PAGE}#steps" if request.htmx else PAGE, context)
@@ -188,17 +216,18 @@ def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _load_session(session_id)
     if session is None:
         return _not_found(request)
+    # The outcome of a no-JS payment that redirected here: its message, tagged with its kind.
+    # Read (and so consumed) even when the page is closed by now, so it can't show up later.
+    outcome = next(iter(messages.get_messages(request)), None)
     if closed := _closed_page(request, session):
         return _go_to(request, request.path) if request.htmx else closed
     editing = request.GET.get("step") == "details" and session.details_provided_at is not None
-    # The outcome of a no-JS payment that redirected here: its message, tagged with its kind.
-    outcome = next(iter(messages.get_messages(request)), None)
     return _render_steps(
         request,
         session,
         details_form=_details_form(session) if editing else None,
-        decline_message=outcome.message if outcome else "",
-        processor_error=outcome is not None and PaymentOutcomeKind.PROCESSOR_ERROR in outcome.tags,
+        payment_message=outcome.message if outcome else "",
+        payment_outcome=outcome.extra_tags if outcome else "",
     )
 
 
@@ -221,6 +250,8 @@ def save_details(request: HttpRequest, session_id: str) -> HttpResponse:
             )
         except CheckoutClosed:
             return _go_to(request, reverse("checkout:session", args=[session_id]))
+        except SessionLocked:
+            form.add_error(None, PAYMENT_IN_PROGRESS_MESSAGE)
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
@@ -240,6 +271,8 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
         return _not_found(request)
     if closed := _closed_page(request, session, already_paid=True):
         return _go_to(request, closed_url) if request.htmx else closed
+    if session.details_provided_at is None or missing_details(session):
+        return _details_step_instead(request, session)
     form = CardForm(request.POST)
     if not form.is_valid():
         return _render_card_step(request, session, card_form=form)
@@ -248,30 +281,35 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     if outcome.kind == PaymentOutcomeKind.SUCCEEDED:
         return _go_to(request, success_redirect_url(session))
-    shows_message = outcome.kind in (
-        PaymentOutcomeKind.DECLINED,
-        PaymentOutcomeKind.PROCESSOR_ERROR,
-    )
-    if shows_message and not request.htmx:
+    if outcome.kind in CARD_STEP_OUTCOMES and not request.htmx:
         # Redirect, so reloading the page never resubmits the card as another attempt.
         messages.error(request, outcome.message, extra_tags=outcome.kind)
         return _see_other(closed_url)
-    if shows_message:
+    if outcome.kind in CARD_STEP_OUTCOMES:
         session.failed_attempts = outcome.session.failed_attempts
         return _render_card_step(
-            request,
-            session,
-            decline_message=outcome.message,
-            processor_error=outcome.kind == PaymentOutcomeKind.PROCESSOR_ERROR,
+            request, session, payment_message=outcome.message, payment_outcome=outcome.kind
         )
     if outcome.kind == PaymentOutcomeKind.ALREADY_PAID and not request.htmx:
         return _closed_page(request, _load_session(session_id), already_paid=True)
-    # Expired, unavailable or details missing meanwhile: the session page explains which.
+    if outcome.kind == PaymentOutcomeKind.DETAILS_MISSING:
+        return _details_step_instead(request, _load_session(session_id))
+    # Expired or unavailable meanwhile: the session page explains which.
     return _go_to(request, closed_url)
 
 
+def _details_step_instead(request: HttpRequest, session: CheckoutSession) -> HttpResponse:
+    """A pay request that needs details first (say, the merchant now requires a phone): the
+    details step, saying why. HTMX swaps it in for the whole steps; without JS the page shows
+    it after the redirect."""
+    if not request.htmx:
+        return _see_other(reverse("checkout:session", args=[session.public_id]))
+    response = _render_steps(request, session)
+    return reswap(retarget(response, "#checkout-steps"), "outerHTML")
+
+
 def _render_card_step(
-    request, session, *, card_form=None, decline_message="", processor_error=False
+    request, session, *, card_form=None, payment_message="", payment_outcome=""
 ) -> HttpResponse:
     context = _page_context(
         request,
@@ -279,8 +317,8 @@ def _render_card_step(
         step="card",
         details_form=_details_form(session),
         card_form=card_form or CardForm(),
-        decline_message=decline_message,
-        processor_error=processor_error,
+        payment_message=payment_message,
+        payment_outcome=payment_outcome,
     )
     return render(request, f"{PAGE}#card_step" if request.htmx else PAGE, context)
 

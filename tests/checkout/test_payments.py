@@ -385,3 +385,76 @@ def test_payment_link_session_is_paid_end_to_end_without_javascript(
     assert thank_you.status_code == 200
     assert "Thanks for your payment" in thank_you.content.decode()
     assert mail.outbox[0].to == ["dan@example.com"]
+
+
+def org_now_requires_phone(session) -> None:
+    """The merchant ticks "require phone" after the customer saved their details."""
+    session.org.require_phone = True
+    session.org.save(update_fields=["require_phone"])
+
+
+def test_pay_after_the_org_starts_requiring_phone_shows_the_details_step_saying_why(
+    client, charges
+):
+    session = session_ready_to_pay(org=OrganizationFactory(name="Kaffee Rösterei"))
+    org_now_requires_phone(session)
+
+    response = pay(client, session)
+    page = client.get(response["Location"])
+
+    html = page.content.decode()
+    assert response.status_code == 303
+    assert response["Location"] == f"/checkout/{session.public_id}"
+    assert "Kaffee Rösterei now needs your phone number before you pay." in html
+    assert "Continue to payment" in html and ">Phone" in html
+    assert 'id="card-step"' not in html
+    assert charges == []
+    assert events(session, EventKind.PAYMENT_FAILED) == []
+
+
+def test_pay_over_htmx_after_the_org_starts_requiring_phone_swaps_in_the_details_step(
+    client, charges
+):
+    session = session_ready_to_pay(org=OrganizationFactory(name="Kaffee Rösterei"))
+    org_now_requires_phone(session)
+
+    response = client.post(
+        f"/checkout/{session.public_id}/pay", card_form_data(), headers={"HX-Request": "true"}
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    # The card form asked to swap itself; the answer replaces all the steps instead.
+    assert response["HX-Retarget"] == "#checkout-steps"
+    assert response["HX-Reswap"] == "outerHTML"
+    assert html.lstrip().startswith('<div id="checkout-steps"')
+    assert "Kaffee Rösterei now needs your phone number before you pay." in html
+    assert "Continue to payment" in html and ">Phone" in html
+    assert charges == []
+
+
+def test_newly_required_details_name_every_missing_field(client):
+    session = session_ready_to_pay(org=OrganizationFactory(name="Acme"))
+    session.org.require_phone = session.org.require_shipping_address = True
+    session.org.save()
+
+    html = client.get(f"/checkout/{session.public_id}").content.decode()
+
+    assert "Acme now needs your phone number and your shipping address before you pay." in html
+
+
+def test_customer_who_gives_the_newly_required_phone_can_pay(client, charges):
+    session = session_ready_to_pay()
+    org_now_requires_phone(session)
+    pay(client, session)
+
+    client.post(
+        f"/checkout/{session.public_id}/details",
+        {"email": session.customer_email, "phone": "+1 415 555 0100"},
+    )
+    response = pay(client, session)
+
+    session.order.refresh_from_db()
+    assert response["Location"] == f"/checkout/{session.public_id}/thank-you"
+    assert session.order.is_paid
+    assert len(charges) == 1
