@@ -8,8 +8,9 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views import defaults
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -20,6 +21,12 @@ from checkout.api.schemas import ErrorDetail, ErrorObject, ErrorType
 logger = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
+API_PATH_PREFIX = "/v0/"
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether ``request`` is for the JSON API (its path; the Host may not even be valid)."""
+    return request.path_info.startswith(API_PATH_PREFIX)
 
 
 class ApiError(Exception):
@@ -134,9 +141,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def unexpected(exc: Exception) -> ApiError:
         # A bug, not a client error: logged with its traceback, answered in the API's shape.
         logger.error("Unhandled error in the JSON API", exc_info=exc)
-        return ApiError(
-            500, type="api_error", code="internal_error", message="Something went wrong on our end."
-        )
+        return internal_error()
+
+
+def internal_error() -> ApiError:
+    return ApiError(
+        500, type="api_error", code="internal_error", message="Something went wrong on our end."
+    )
 
 
 def request_too_large() -> ApiError:
@@ -224,3 +235,44 @@ def json_method_not_allowed(view: Callable[..., HttpResponse]) -> Callable[..., 
 def unknown_path(request: HttpRequest, path: str = "") -> HttpResponse:
     """Any URL under /v0/ that is not an endpoint: a JSON 404, never Django's HTML page."""
     return error_response(not_found(f"Unrecognized request URL: {request.method} /v0/{path}"))
+
+
+# Django's error handlers (config/urls.py): for an exception raised outside the API's views (a
+# middleware refusing the Host header, a crash in a middleware), /v0/ still answers with the
+# error object; every other path gets our HTML pages (templates/400.html …).
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        error = ApiError(
+            400,
+            code="bad_host",
+            param="Host",
+            message="This server does not answer to the Host header sent; use the API's "
+            "published address.",
+        )
+    elif isinstance(exception, RequestDataTooBig):
+        error = request_too_large()
+    else:
+        error = ApiError(400, code="bad_request", message="The request could not be understood.")
+    return error_response(error)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.permission_denied(request, exception)
+    return error_response(ApiError(403, code="forbidden", message="This request is not allowed."))
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.page_not_found(request, exception)
+    return error_response(not_found(f"Unrecognized request URL: {request.path}"))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.server_error(request)
+    return error_response(internal_error())

@@ -93,3 +93,68 @@ def test_docs_page_has_no_inline_script_and_keeps_the_csp(db):
     for attributes in re.findall(r"<script([^>]*)>", html):
         assert "src=" in attributes or 'type="application/json"' in attributes
     assert "cdn." not in html
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_disallowed_host_is_the_json_error_object_not_an_html_page(api, method):
+    response = getattr(api.client, method)(
+        "/v0/checkout/sessions", headers={"Host": "evil.example"}
+    )
+
+    error = error_of(response)
+    assert response.status_code == 400
+    assert (error["code"], error["param"]) == ("bad_host", "Host")
+    assert response["Cache-Control"] == "no-store"
+    assert not CheckoutSession.objects.exists()
+
+
+def test_a_disallowed_host_outside_the_api_keeps_the_html_page_with_its_csp(db):
+    response = Client().get("/dashboard/", headers={"Host": "evil.example"})
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert "couldn't understand" in response.content.decode()
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_a_crash_in_a_middleware_is_a_json_500_under_the_api(api, monkeypatch):
+    def crash(self, request):
+        raise RuntimeError("session store down")
+
+    monkeypatch.setattr(
+        "django.contrib.sessions.middleware.SessionMiddleware.process_request", crash
+    )
+    api.client.raise_request_exception = False
+
+    response = api.get("/v0/checkout/sessions")
+
+    error = error_of(response)
+    assert response.status_code == 500
+    assert error["code"] == "internal_error"
+    assert "session store down" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/v0/checkout/sessions", "", 200),
+        ("POST", "/v0/checkout/sessions", json.dumps(SEED_BODY), 201),
+        ("POST", "/v0/checkout/sessions", "{}", 400),
+        ("GET", "/v0/checkout/sessions/cs_test_nope", "", 404),
+        ("DELETE", "/v0/checkout/sessions", "", 405),
+        ("GET", "/v0/nope", "", 404),
+        ("GET", "/v0/openapi.json", "", 200),
+    ],
+)
+def test_every_api_response_is_cache_control_no_store(api, method, path, body, status):
+    response = api.client.generic(method, path, body, content_type="application/json")
+
+    assert response.status_code == status
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_unauthenticated_api_responses_are_no_store_too(db):
+    response = Client().get("/v0/checkout/sessions")
+
+    assert response.status_code == 401
+    assert response["Cache-Control"] == "no-store"
