@@ -9,6 +9,7 @@ from django.test import Client
 
 from checkout.models import CheckoutSession
 from tests.checkout.api.client import SEED_BODY, error_of
+from tests.factories import make_session
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
@@ -158,3 +159,46 @@ def test_unauthenticated_api_responses_are_no_store_too(db):
 
     assert response.status_code == 401
     assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("body", ["", "{}"])
+def test_a_create_without_items_or_a_payment_link_names_items(api, body):
+    response = api.post("/v0/checkout/sessions", raw=body)
+
+    error = error_of(response)
+    assert response.status_code == 400
+    assert (error["code"], error["param"]) == ("parameter_missing", "items")
+    assert error["message"] == "Missing required parameter: items or paymentLinkId."
+    assert not CheckoutSession.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["", "{}"])
+def test_an_update_without_extend_expiry_names_it(api, org, body):
+    session = make_session(org=org)
+
+    response = api.client.patch(
+        f"/v0/checkout/sessions/{session.public_id}", body, content_type="application/json"
+    )
+
+    error = error_of(response)
+    assert response.status_code == 400
+    assert (error["code"], error["param"]) == ("parameter_missing", "extendExpiry")
+    assert error["message"] == "Missing required parameter: extendExpiry."
+
+
+def test_a_chunked_body_the_server_did_not_read_is_411_not_a_missing_parameter(api):
+    # As runserver passes a chunked request: no Content-Length, the chunks left unread.
+    response = api.client.generic(
+        "POST",
+        "/v0/checkout/sessions",
+        json.dumps(SEED_BODY),
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        CONTENT_LENGTH="",
+    )
+
+    error = error_of(response)
+    assert response.status_code == 411
+    assert error["code"] == "length_required"
+    assert "Content-Length" in error["message"]
+    assert not CheckoutSession.objects.exists()
