@@ -27,6 +27,7 @@ from checkout.models import (
     OrderCounter,
     OrderItem,
 )
+from checkout.money import format_money
 from checkout.processors import (
     CardDetails,
     PaymentProcessor,
@@ -44,6 +45,9 @@ from orgs.models import Mode, Organization, PaymentLink
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
 MAX_UNIT_PRICE = 10**10  # minor units; keeps any total far inside a 64-bit integer
+# The smallest total a session may charge, in minor units of any currency: one cent, one yen.
+# A single item may be free (a gift in the box), but a checkout that charges nothing is not one.
+MIN_AMOUNT_TOTAL = 1
 MAX_METADATA_KEYS = 20
 MAX_METADATA_KEY_LENGTH = 40
 MAX_METADATA_VALUE_LENGTH = 500
@@ -200,6 +204,14 @@ def create_checkout_session(
         raise ValidationError(
             {"currency": f"{effective.currency!r} (from the org or link) is not a usable currency."}
         )
+    amount_total = sum(item.amount for item in items)
+    if amount_total < MIN_AMOUNT_TOTAL:
+        raise ValidationError(
+            {
+                "items": f"The total is {format_money(amount_total, effective.currency)}; a "
+                f"checkout charges at least {format_money(MIN_AMOUNT_TOTAL, effective.currency)}."
+            }
+        )
     now = now or timezone.now()
 
     with transaction.atomic():
@@ -208,7 +220,7 @@ def create_checkout_session(
             mode=mode,
             number=_next_order_number(org),
             currency=effective.currency,
-            amount_total=sum(item.amount for item in items),
+            amount_total=amount_total,
             customer_email=customer_email,
             created_at=now,
         )

@@ -13,11 +13,37 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 
-# A development key exists only while DEBUG is on; production must set SECRET_KEY.
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key" if DEBUG else environ.Env.NOTSET)
-if not SECRET_KEY:
-    raise ImproperlyConfigured("Set the SECRET_KEY environment variable.")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+
+def embedded_default(value):
+    """A default for the embedded (DEBUG) setup only: production must set the variable, and
+    refuses to start without it (django-environ's ImproperlyConfigured names it)."""
+    return value if DEBUG else environ.Env.NOTSET
+
+
+def required(name: str, value):
+    """``value`` without surrounding blanks; a variable set but blank is refused too."""
+    value = (
+        [part.strip() for part in value if part.strip()]
+        if isinstance(value, list)
+        else value.strip()
+    )
+    if not value:
+        raise ImproperlyConfigured(f"Set the {name} environment variable.")
+    return value
+
+
+SECRET_KEY = required(
+    "SECRET_KEY", env.str("SECRET_KEY", default=embedded_default("dev-only-insecure-key"))
+)
+# "testserver" is the Django test client's host: never one production answers to.
+ALLOWED_HOSTS = required(
+    "ALLOWED_HOSTS",
+    env.list("ALLOWED_HOSTS", default=embedded_default(["127.0.0.1", "localhost", "testserver"])),
+)
+if not DEBUG and "testserver" in ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must not include testserver (the test client's host) in production."
+    )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -38,6 +64,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so the responses Django makes for a refused Host header (raised by the
+    # middleware below) still get the API's Cache-Control and the pages' CSP.
+    "checkout.api.middleware.api_responses_are_not_stored",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -46,7 +76,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -120,7 +149,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Email: console in the embedded default; EMAIL_URL (smtp://user:pass@host:587) in production.
+# Email: console in the embedded default; EMAIL_URL (smtp://user:pass@host:587) in production
+# (`check --deploy` fails on a mailer that delivers nothing: checkout/checks.py).
 # Django 6.1's MAILERS replaces the EMAIL_* settings; EMAIL_URL is parsed by django-environ.
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 _email_options = {
@@ -156,7 +186,9 @@ TASKS = {
 }
 
 # The public base URL used in emails, callbacks and API responses (session.url).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SITE_URL = required(
+    "SITE_URL", env.str("SITE_URL", default=embedded_default("http://127.0.0.1:8000"))
+).rstrip("/")
 
 # Client IP: REMOTE_ADDR unless we sit behind this many trusted proxies appending X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

@@ -21,3 +21,9 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:home"), name="root"),
     path("", include("checkout.urls")),
 ]
+
+# /v0/ answers with the API's JSON error object, every other path with templates/<status>.html.
+handler400 = "checkout.api.errors.bad_request"
+handler403 = "checkout.api.errors.permission_denied"
+handler404 = "checkout.api.errors.page_not_found"
+handler500 = "checkout.api.errors.server_error"

@@ -100,7 +100,9 @@ class PaymentLink(RequiredFields):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     unit_price = models.BigIntegerField(
-        validators=[MinValueValidator(0)], help_text="In the currency's minor unit (cents)."
+        # A link that charges nothing is not a checkout (a total below one minor unit).
+        validators=[MinValueValidator(1)],
+        help_text="In the currency's minor unit (cents); at least 1.",
     )
     quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     currency = models.CharField(
@@ -119,7 +121,7 @@ class PaymentLink(RequiredFields):
             models.Index(fields=["org", "mode", "-created_at"], name="plink_org_mode_created")
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(unit_price__gte=0), name="plink_unit_price_gte_0"),
+            models.CheckConstraint(condition=Q(unit_price__gte=1), name="plink_unit_price_gte_1"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="plink_quantity_gte_1"),
         ]
 

@@ -8,8 +8,9 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views import defaults
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -20,6 +21,12 @@ from checkout.api.schemas import ErrorDetail, ErrorObject, ErrorType
 logger = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
+API_PATH_PREFIX = "/v0/"
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether ``request`` is for the JSON API (its path; the Host may not even be valid)."""
+    return request.path_info.startswith(API_PATH_PREFIX)
 
 
 class ApiError(Exception):
@@ -74,15 +81,23 @@ def _from_pydantic(errors: list[dict[str, Any]]) -> ApiError:
     if source == "body":
         location = location[1:]
     param = _param_path(location)
-    if first["type"] == "missing":
-        code, message = "parameter_missing", f"Missing required parameter: {param}."
-    elif first["type"] == "extra_forbidden":
+    if first["type"] == "missing" and param is not None:
+        return missing_parameter(param)
+    if first["type"] == "extra_forbidden":
         code, message = "parameter_unknown", f"Unknown parameter: {param}."
     elif param is None:
         code, message = "body_invalid", "The request body must be a JSON object."
     else:
         code, message = "parameter_invalid", f"Invalid {param}: {first['msg']}."
     return ApiError(400, code=code, param=param, message=message)
+
+
+def missing_parameter(name: str, *alternatives: str) -> ApiError:
+    """400 ``parameter_missing`` naming ``name`` (and what may stand in for it)."""
+    names = " or ".join((name, *alternatives))
+    return ApiError(
+        400, code="parameter_missing", param=name, message=f"Missing required parameter: {names}."
+    )
 
 
 def _from_django_validation(error: ValidationError) -> ApiError:
@@ -134,9 +149,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def unexpected(exc: Exception) -> ApiError:
         # A bug, not a client error: logged with its traceback, answered in the API's shape.
         logger.error("Unhandled error in the JSON API", exc_info=exc)
-        return ApiError(
-            500, type="api_error", code="internal_error", message="Something went wrong on our end."
-        )
+        return internal_error()
+
+
+def internal_error() -> ApiError:
+    return ApiError(
+        500, type="api_error", code="internal_error", message="Something went wrong on our end."
+    )
 
 
 def request_too_large() -> ApiError:
@@ -153,26 +172,50 @@ def _declared_length(request: HttpRequest) -> int:
         return 0
 
 
-def require_json_body(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Refuse bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (413) and non-JSON bodies (415)."""
+def _unread_chunked_body(request: HttpRequest) -> bool:
+    """A chunked body the server left unread: Django reads only what Content-Length declares
+    (config/wsgi.py gives it the length when the server has decoded the chunks, as gunicorn
+    does; a server that has not, like runserver's, leaves the body unreadable)."""
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return chunked and not request.META.get("CONTENT_LENGTH")
 
-    @wraps(run)
-    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if _declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            return error_response(request_too_large())
-        media_type = request.content_type or ""
-        is_json = media_type == JSON_CONTENT_TYPE or media_type.endswith("+json")
-        if not is_json and (media_type or _declared_length(request)):
-            return error_response(
-                ApiError(
-                    415,
-                    code="unsupported_media_type",
-                    message="Send the body as JSON with Content-Type: application/json.",
+
+def require_json_body(*required: str) -> Callable[[Callable[..., HttpResponse]], Callable]:
+    """Refuse bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (413), chunked bodies the server did not
+    read (411), non-JSON bodies (415) and an empty body (400 naming the ``required`` field, or
+    its alternatives)."""
+
+    def decorator(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(run)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if _declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                return error_response(request_too_large())
+            if _unread_chunked_body(request):
+                return error_response(
+                    ApiError(
+                        411,
+                        code="length_required",
+                        message="This server could not read a chunked request body: send the "
+                        "body with a Content-Length header.",
+                    )
                 )
-            )
-        return run(request, *args, **kwargs)
+            media_type = request.content_type or ""
+            is_json = media_type == JSON_CONTENT_TYPE or media_type.endswith("+json")
+            if not is_json and (media_type or _declared_length(request)):
+                return error_response(
+                    ApiError(
+                        415,
+                        code="unsupported_media_type",
+                        message="Send the body as JSON with Content-Type: application/json.",
+                    )
+                )
+            if not request.body:
+                return error_response(missing_parameter(*required))
+            return run(request, *args, **kwargs)
 
-    return checked
+        return checked
+
+    return decorator
 
 
 def only_query_params(*allowed: str) -> Callable[[Callable[..., HttpResponse]], Callable]:
@@ -224,3 +267,44 @@ def json_method_not_allowed(view: Callable[..., HttpResponse]) -> Callable[..., 
 def unknown_path(request: HttpRequest, path: str = "") -> HttpResponse:
     """Any URL under /v0/ that is not an endpoint: a JSON 404, never Django's HTML page."""
     return error_response(not_found(f"Unrecognized request URL: {request.method} /v0/{path}"))
+
+
+# Django's error handlers (config/urls.py): for an exception raised outside the API's views (a
+# middleware refusing the Host header, a crash in a middleware), /v0/ still answers with the
+# error object; every other path gets our HTML pages (templates/400.html …).
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        error = ApiError(
+            400,
+            code="bad_host",
+            param="Host",
+            message="This server does not answer to the Host header sent; use the API's "
+            "published address.",
+        )
+    elif isinstance(exception, RequestDataTooBig):
+        error = request_too_large()
+    else:
+        error = ApiError(400, code="bad_request", message="The request could not be understood.")
+    return error_response(error)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.permission_denied(request, exception)
+    return error_response(ApiError(403, code="forbidden", message="This request is not allowed."))
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.page_not_found(request, exception)
+    return error_response(not_found(f"Unrecognized request URL: {request.path}"))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.server_error(request)
+    return error_response(internal_error())

@@ -10,6 +10,11 @@ Per org and mode, for 24 hours:
 - while the first is still running, the same key gets a 409 ``idempotency_error``; a claim
   left by a request that died (no answer within ``CLAIM_LEASE``) is released.
 
+The work (a new session) and its stored response commit in one transaction: a worker killed
+between the two leaves neither, so the retry after the lease creates the one session. A
+request that outlives its lease finds its claim gone when it comes to store its response, and
+rolls its work back (409): the request that took the key over is the one that counts.
+
 Only successful (2xx) responses are kept: after an error the claim is released, so the client
 can fix the request and retry with the same key (as Stripe does for failed validation).
 """
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -42,8 +47,8 @@ def request_fingerprint(request: HttpRequest) -> str:
     return digest.hexdigest()
 
 
-def _claim(*, api_key: ApiKey, key: str, fingerprint: str) -> IdempotencyRecord | None:
-    """Claim ``key``; None if this request now owns it, else the record that holds it."""
+def _claim(*, api_key: ApiKey, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
+    """Claim ``key``: the record that holds it, and whether this request just claimed it."""
     scope = {"org": api_key.org, "mode": api_key.mode, "key": key}
     now = timezone.now()
     # Keys older than the retention window are free again: this purges all of the org's and
@@ -61,14 +66,14 @@ def _claim(*, api_key: ApiKey, key: str, fingerprint: str) -> IdempotencyRecord 
     for _attempt in range(2):
         try:
             with transaction.atomic():
-                IdempotencyRecord.objects.create(**scope, request_fingerprint=fingerprint)
-            return None
+                claim = IdempotencyRecord.objects.create(**scope, request_fingerprint=fingerprint)
+            return claim, True
         except IntegrityError:
             holder = IdempotencyRecord.objects.filter(**scope).first()
             if holder is not None:
-                return holder
+                return holder, False
     # An unsaved, unanswered holder: the caller answers 409 "still being processed".
-    return IdempotencyRecord(**scope, request_fingerprint=fingerprint)
+    return IdempotencyRecord(**scope, request_fingerprint=fingerprint), False
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
@@ -85,11 +90,10 @@ def run_idempotently(
     """Run ``respond`` once per ``Idempotency-Key`` (or every time when there is none)."""
     if key is None:
         return respond()
-    api_key = request.auth
     fingerprint = request_fingerprint(request)
-    holder = _claim(api_key=api_key, key=key, fingerprint=fingerprint)
-    if holder is None:
-        return _respond_and_store(api_key=api_key, key=key, respond=respond)
+    holder, claimed = _claim(api_key=request.auth, key=key, fingerprint=fingerprint)
+    if claimed:
+        return _respond_and_store(claim=holder, respond=respond)
     if holder.request_fingerprint != fingerprint:
         raise ApiError(
             400,
@@ -100,28 +104,48 @@ def run_idempotently(
             "(method, path or body). Use a new key for a new request.",
         )
     if not holder.is_complete:
-        raise ApiError(
-            409,
-            type="idempotency_error",
-            code="idempotency_key_in_use",
-            param="Idempotency-Key",
-            message="A request with this Idempotency-Key is still being processed; "
-            "retry in a moment.",
-        )
+        raise _key_in_use()
     return _replay(holder)
 
 
+def _key_in_use() -> ApiError:
+    return ApiError(
+        409,
+        type="idempotency_error",
+        code="idempotency_key_in_use",
+        param="Idempotency-Key",
+        message="A request with this Idempotency-Key is still being processed; retry in a moment.",
+    )
+
+
 def _respond_and_store(
-    *, api_key: ApiKey, key: str, respond: Callable[[], HttpResponse]
+    *, claim: IdempotencyRecord, respond: Callable[[], HttpResponse]
 ) -> HttpResponse:
-    record = IdempotencyRecord.objects.filter(org=api_key.org, mode=api_key.mode, key=key)
+    # Only this request's own claim, while unanswered: after its lease another request may
+    # hold the key under a new claim, which is not ours to complete or release.
+    unanswered_claim = IdempotencyRecord.objects.filter(pk=claim.pk, response_status__isnull=True)
     try:
-        response = respond()
+        # The services' own transactions become savepoints of this one.
+        with transaction.atomic():
+            response = respond()
+            if 200 <= response.status_code < 300 and not _store_response(
+                unanswered_claim, response
+            ):
+                # Our lease ran out and the key was taken over: undo our work, answer as the
+                # holder does for a request in flight.
+                raise _key_in_use()
     except BaseException:
-        record.delete()
+        unanswered_claim.delete()
         raise
-    if 200 <= response.status_code < 300:
-        record.update(response_status=response.status_code, response_body=response.content.decode())
-    else:
-        record.delete()
+    if not 200 <= response.status_code < 300:
+        unanswered_claim.delete()
     return response
+
+
+def _store_response(unanswered_claim: QuerySet[IdempotencyRecord], response: HttpResponse) -> bool:
+    """Complete the claim with ``response``; False if the claim is no longer there."""
+    return bool(
+        unanswered_claim.update(
+            response_status=response.status_code, response_body=response.content.decode()
+        )
+    )

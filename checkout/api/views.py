@@ -20,6 +20,7 @@ from checkout.api.errors import (
     ApiError,
     error_response,
     install_error_handlers,
+    missing_parameter,
     not_found,
     only_query_params,
     require_json_body,
@@ -94,7 +95,7 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 
-ERRORS = {status: ErrorObject for status in (400, 401, 404, 405, 409, 413, 415, 429)}
+ERRORS = {status: ErrorObject for status in (400, 401, 404, 405, 409, 411, 413, 415, 429)}
 IdempotencyKey = Header(
     None,
     alias="Idempotency-Key",
@@ -149,6 +150,8 @@ def _payment_link(api_key: ApiKey, link_id: str | None) -> PaymentLink | None:
 
 
 def _create(api_key: ApiKey, payload: CreateCheckoutSession) -> HttpResponse:
+    if payload.items is None and payload.payment_link_id is None:
+        raise missing_parameter("items", "paymentLinkId")
     if processor_for_mode(api_key.mode) is None:
         raise ApiError(
             400,
@@ -199,7 +202,7 @@ def _create(api_key: ApiKey, payload: CreateCheckoutSession) -> HttpResponse:
     summary="Create a checkout session",
     url_name="checkout-sessions",
 )
-@decorate_view(require_json_body, only_query_params())
+@decorate_view(require_json_body("items", "paymentLinkId"), only_query_params())
 def create_session(
     request: HttpRequest,
     payload: CreateCheckoutSession,
@@ -296,7 +299,7 @@ def _extend(api_key: ApiKey, session_id: str, payload: UpdateCheckoutSession) ->
     by_alias=True,
     summary="Extend a checkout session's expiry",
 )
-@decorate_view(require_json_body, only_query_params())
+@decorate_view(require_json_body("extendExpiry"), only_query_params())
 def update_session(
     request: HttpRequest,
     payload: UpdateCheckoutSession,

@@ -104,6 +104,29 @@ def test_invalid_items_are_refused(org, items):
 
 
 @pytest.mark.parametrize(
+    ("currency", "shown"), [("USD", "$0.01"), ("JPY", "¥1"), ("KWD", "KWD0.001")]
+)
+def test_a_zero_total_is_refused_naming_items_and_the_minimum(org, currency, shown):
+    free = [LineItem(name="Sample", quantity=2, unit_price=0)] * 2
+
+    with pytest.raises(ValidationError) as error:
+        create(org, items=free, currency=currency)
+
+    assert list(error.value.message_dict) == ["items"]
+    assert shown in error.value.message_dict["items"][0]
+    assert not CheckoutSession.objects.exists() and not Order.objects.exists()
+
+
+def test_a_free_item_beside_a_paid_one_is_allowed(org):
+    items = [
+        LineItem(name="Espresso beans", quantity=1, unit_price=2400),
+        LineItem(name="Tasting notes card", quantity=1, unit_price=0),
+    ]
+
+    assert create(org, items=items).order.amount_total == 2400
+
+
+@pytest.mark.parametrize(
     "field, value",
     [
         ("currency", "XYZ"),

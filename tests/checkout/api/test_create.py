@@ -154,6 +154,18 @@ def test_invalid_bodies_are_400_naming_the_param(api, body, param):
     assert not CheckoutSession.objects.exists()
 
 
+def test_a_zero_total_is_400_naming_items(api):
+    free = {"items": [{**ITEM, "unitPrice": 0}, {**ITEM, "name": "Gift wrap", "unitPrice": 0}]}
+
+    response = api.create(free)
+
+    error = error_of(response)
+    assert response.status_code == 400
+    assert (error["code"], error["param"]) == ("parameter_invalid", "items")
+    assert "$0.01" in error["message"]
+    assert not CheckoutSession.objects.exists()
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -1,6 +1,7 @@
 """Idempotency-Key on POST and PATCH: replay, mismatch, in flight, scope, retention."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -242,3 +243,79 @@ def test_concurrent_requests_with_one_key_create_one_session(org):
     assert set(statuses) <= {201, 409}
     created = {r.json()["id"] for r in responses if r.status_code == 201}
     assert len(created) == 1
+
+
+class WorkerKilled(BaseException):
+    """Stands for the process dying (not an error the API could answer)."""
+
+
+def test_a_crash_before_the_response_is_stored_leaves_no_session_and_the_retry_creates_one(
+    api, monkeypatch
+):
+    def killed(unanswered_claim, response):
+        assert CheckoutSession.objects.count() == 1  # the session was written already
+        raise WorkerKilled
+
+    monkeypatch.setattr("checkout.api.idempotency._store_response", killed)
+    with pytest.raises(WorkerKilled):
+        api.create(SEED_BODY, **{"Idempotency-Key": "order-1001"})
+    assert not CheckoutSession.objects.exists()
+    monkeypatch.undo()
+
+    retry = api.create(SEED_BODY, **{"Idempotency-Key": "order-1001"})
+    again = api.create(SEED_BODY, **{"Idempotency-Key": "order-1001"})
+
+    assert retry.status_code == 201
+    assert again.content == retry.content
+    assert CheckoutSession.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_outlived_its_lease_undoes_its_session_for_the_retry_that_took_over(
+    org, monkeypatch
+):
+    from checkout.api import views
+
+    plain_key = create_api_key(org=org, mode="test")[1]
+    create = views.create_checkout_session
+    first_created, first_may_finish = threading.Event(), threading.Event()
+
+    def slow_create(**kwargs):
+        session = create(**kwargs)
+        if threading.current_thread().name == "first":
+            first_created.set()
+            first_may_finish.wait(timeout=10)
+        return session
+
+    monkeypatch.setattr(views, "create_checkout_session", slow_create)
+    responses = {}
+
+    def send(name):
+        try:
+            responses[name] = ApiClient(plain_key).create(
+                SEED_BODY, **{"Idempotency-Key": "order-1001"}
+            )
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=send, args=("first",), name="first")
+    first.start()
+    assert first_created.wait(timeout=10)
+    # The first request is still running when its lease ends: a retry takes the key over.
+    first_claim = IdempotencyRecord.objects.get(key="order-1001")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - CLAIM_LEASE)
+    retry = threading.Thread(target=send, args=("retry",), name="retry")
+    retry.start()
+    while not IdempotencyRecord.objects.exclude(pk=first_claim.pk).exists():
+        assert retry.is_alive()
+        time.sleep(0.01)
+    first_may_finish.set()
+    first.join()
+    retry.join()
+
+    assert responses["first"].status_code == 409
+    assert error_of(responses["first"])["code"] == "idempotency_key_in_use"
+    assert responses["retry"].status_code == 201
+    [session] = CheckoutSession.objects.all()
+    assert session.public_id == responses["retry"].json()["id"]
