@@ -5,6 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from orgs.emails import canonical_email
+from tests.factories import OrganizationFactory
 
 LONG_LABEL_EMAIL = "a@" + "é" * 60 + ".com"  # 60 characters, 124 octets once punycoded
 
@@ -59,3 +60,13 @@ def test_undeliverable_addresses_are_refused_saying_why(typed, reason):
     [message] = refused.value.messages
     assert reason in message
     assert not message.endswith("..")
+
+
+@pytest.mark.django_db
+def test_an_org_support_email_that_cannot_receive_mail_is_refused():
+    org = OrganizationFactory.build(slug="acme", support_email=LONG_LABEL_EMAIL)
+
+    with pytest.raises(ValidationError) as refused:
+        org.full_clean()
+
+    assert "cannot receive mail" in refused.value.message_dict["support_email"][0]
