@@ -52,13 +52,12 @@ def canonical_domain(domain: str) -> str:
         mapped = idna.uts46_remap(domain, std3_rules=True, transitional=False)
     except idna.IDNAError:
         raise _undeliverable("its domain is not a valid domain name") from None
-    if any(_encoded_label_length(label) > MAX_LABEL_OCTETS for label in mapped.split(".")):
+    lengths = [_encoded_label_length(label) for label in mapped.split(".")]
+    if max(lengths) > MAX_LABEL_OCTETS:
         raise _undeliverable(
             f"a part of its domain is longer than {MAX_LABEL_OCTETS} characters once encoded"
         )
-    if sum(_encoded_label_length(label) + 1 for label in mapped.split(".")) - 1 > (
-        MAX_DOMAIN_OCTETS
-    ):
+    if sum(lengths) + len(lengths) - 1 > MAX_DOMAIN_OCTETS:  # the labels and their dots
         raise _undeliverable(
             f"its domain is longer than {MAX_DOMAIN_OCTETS} characters once encoded"
         )
