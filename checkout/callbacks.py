@@ -36,6 +36,7 @@ from checkout.effective_settings import effective_settings
 from checkout.models import CallbackDelivery, CheckoutSession
 from checkout.task_queue import enqueue_with_transaction
 from orgs.ids import new_public_id
+from orgs.text import sentence_end
 
 
 class CallbackEvent:
@@ -120,7 +121,7 @@ def _host_and_port(url: str) -> tuple[str, str, int]:
         host = parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:
-        raise UnsafeCallbackUrl(f"Invalid callback URL: {error}.") from None
+        raise UnsafeCallbackUrl(sentence_end(f"Invalid callback URL: {error}")) from None
     if parts.scheme not in {"http", "https"} or not host:
         raise UnsafeCallbackUrl("Callback URLs must be http:// or https:// URLs with a host.")
     try:
@@ -137,7 +138,9 @@ def resolve_callback_address(url: str) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except ValueError as error:  # UnicodeError (IDNA), an embedded NUL
-        raise UnsafeCallbackUrl(f"Invalid host name in callback URL: {error}.") from None
+        raise UnsafeCallbackUrl(
+            sentence_end(f"Invalid host name in callback URL: {error}")
+        ) from None
     addresses = [info[4][0] for info in infos]
     if not settings.CALLBACK_ALLOW_PRIVATE:
         refused = [address for address in addresses if not _is_public(address)]

@@ -17,6 +17,7 @@ from checkout.effective_settings import RequiredFieldSet
 from checkout.processors import CardDetails
 from checkout.processors.test import card_brand
 from checkout.services import CUSTOMER_DETAIL_FIELDS
+from orgs.emails import canonical_email
 
 # CLDR territories that are not ISO 3166-1 countries (Kosovo's XK stays: card networks use it).
 NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
@@ -123,6 +124,11 @@ class DetailsForm(forms.Form):
     @property
     def shipping_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if name.startswith("shipping_")]
+
+    def clean_email(self) -> str:
+        # The address the receipt goes to and the portal matches: refused here if no mail
+        # server could deliver to it (the message names what is wrong with it).
+        return canonical_email(self.cleaned_data["email"])
 
     def clean_phone(self) -> str:
         phone = " ".join(self.cleaned_data["phone"].split())

@@ -19,6 +19,7 @@ from checkout.choices import (
     SessionSource,
 )
 from checkout.queries import CheckoutSessionQuerySet, OrderQuerySet
+from orgs.emails import CanonicalEmailField
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink, RequiredFields
 
@@ -57,7 +58,7 @@ class Order(models.Model):
         max_length=6, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
     )
     paid_at = models.DateTimeField(null=True, blank=True)
-    customer_email = models.EmailField(max_length=254, blank=True)
+    customer_email = CanonicalEmailField(max_length=254, blank=True)
     payment_reference = models.CharField(max_length=100, blank=True)
     payment_method_brand = models.CharField(max_length=20, blank=True)
     payment_method_last4 = models.CharField(max_length=4, blank=True)
@@ -147,7 +148,7 @@ class CheckoutSession(RequiredFields):
     metadata = models.JSONField(default=dict, blank=True)
 
     # The customer's details, as entered on the hosted page (or given by the API).
-    customer_email = models.EmailField(max_length=254, blank=True)
+    customer_email = CanonicalEmailField(max_length=254, blank=True)
     customer_phone = models.CharField(max_length=40, blank=True)
     customer_country = models.CharField(max_length=2, blank=True)
     customer_postal_code = models.CharField(max_length=20, blank=True)

@@ -193,4 +193,7 @@ class OrderQuerySet(models.QuerySet):
         return self.filter(payment_status=PaymentStatus.PAID)
 
     def for_customer(self, email: str) -> "OrderQuerySet":
-        return self.filter(customer_email__iexact=email)
+        """Orders of one customer: ``email`` in canonical form (``orgs.emails``), matched with
+        ``=`` through the ``order_org_email`` index. Never ``iexact``: SQL ``UPPER()`` maps the
+        dotless ``ı`` of a look-alike domain to ``I``, merging two customers' orders."""
+        return self.filter(customer_email=email)

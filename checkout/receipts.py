@@ -1,8 +1,10 @@
 """Receipt emails (HTML + text) for paid orders, sent through Django's email backend, and the
 background task that sends one after a payment commits.
 
-Sending never raises into a payment: a refused or unreachable mail server is recorded on the
-session's timeline as ``receipt_failed`` and the merchant can resend from the dashboard.
+Sending never raises, into a payment or out of the task: every failure (a refused or unreachable
+mail server, an address or a header the mail library refuses, a bug) is recorded on the
+session's timeline as ``receipt_failed`` with its error, and the merchant can resend from the
+dashboard.
 """
 
 import logging
@@ -86,22 +88,39 @@ def receipt_message(session: CheckoutSession) -> EmailMultiAlternatives:
 
 
 def send_receipt(*, session: CheckoutSession, actor: Actor) -> TimelineEvent:
-    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` if mail fails."""
+    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` with the error."""
     order = session.order
     if not order.is_paid or not order.customer_email:
         raise ValueError(f"Order {order.public_id} has no receipt to send (unpaid or no email).")
     try:
         receipt_message(session).send()
-    except (smtplib.SMTPException, OSError) as error:
+    except (smtplib.SMTPException, OSError, ValueError) as error:
+        # ValueError: the mail library refuses the message before sending it, e.g. a domain
+        # that fails IDNA (UnicodeError; stored before addresses were canonicalized) or a CR/LF
+        # in a header (an org name saved before its validator): header injection is refused.
         logger.warning("Receipt for %s not sent: %s", session.public_id, error)
-        return record_event(
-            session=session,
-            kind=EventKind.RECEIPT_FAILED,
-            actor=actor,
-            data={"to": order.customer_email, "error": f"{type(error).__name__}: {error}"[:300]},
-        )
+        return _record_receipt_failed(session=session, actor=actor, error=error)
+    except Exception as error:  # noqa: BLE001 - recorded below, and logged with its traceback
+        # Anything else (a template bug, a backend raising something new) must still reach the
+        # timeline: a receipt that vanishes without a trace is the failure we guard against.
+        logger.exception("Receipt for %s failed unexpectedly", session.public_id)
+        return _record_receipt_failed(session=session, actor=actor, error=error)
     return record_event(
         session=session, kind=EventKind.RECEIPT_SENT, actor=actor, data={"to": order.customer_email}
+    )
+
+
+def _record_receipt_failed(
+    *, session: CheckoutSession, actor: Actor, error: Exception
+) -> TimelineEvent:
+    return record_event(
+        session=session,
+        kind=EventKind.RECEIPT_FAILED,
+        actor=actor,
+        data={
+            "to": session.order.customer_email,
+            "error": f"{type(error).__name__}: {error}"[:300],
+        },
     )
 
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from functools import partial
 
 from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator, URLValidator
+from django.core.validators import URLValidator
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -39,6 +39,7 @@ from checkout.request_context import CustomerContext
 from checkout.task_queue import enqueue_with_transaction
 from checkout.timeline import record_event
 from orgs.currencies import is_known_currency
+from orgs.emails import canonical_email
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink
 
@@ -53,7 +54,6 @@ MAX_METADATA_KEY_LENGTH = 40
 MAX_METADATA_VALUE_LENGTH = 500
 
 _validate_url = URLValidator(schemes=["http", "https"], message="Enter a valid http(s) URL.")
-_validate_email = EmailValidator(message="Enter a valid email address.")
 
 
 @dataclass(frozen=True)
@@ -179,8 +179,12 @@ def create_checkout_session(
             f"Must be a whole number of minutes from {MIN_EXPIRES_IN_MINUTES} "
             f"to {MAX_EXPIRES_IN_MINUTES}."
         ]
+    if customer_email:
+        try:
+            customer_email = canonical_email(customer_email)
+        except ValidationError as error:
+            errors["customer_email"] = error.messages
     for name, value, validator in (
-        ("customer_email", customer_email, _validate_email),
         ("success_url", success_url, _validate_url),
         ("callback_url", callback_url, _validate_url),
     ):
@@ -479,6 +483,13 @@ def save_customer_details(
     """
     if unknown := set(details) - set(CUSTOMER_DETAIL_FIELDS):
         raise ValidationError(f"Unknown detail fields: {sorted(unknown)}")
+    details = dict(details)
+    if details.get("customer_email"):
+        # The one stored form, whatever the caller did: the portal matches it exactly.
+        try:
+            details["customer_email"] = canonical_email(details["customer_email"])
+        except ValidationError as error:
+            raise ValidationError({"customer_email": error.messages}) from None
     with transaction.atomic():
         locked = lock_for_update(session, max_wait=DETAILS_LOCK_MAX_WAIT)
         if locked.order.is_paid:

@@ -14,7 +14,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orgs.currencies import validate_currency_code
+from orgs.emails import validate_deliverable_email
 from orgs.ids import new_public_id
+from orgs.text import validate_no_control_characters
 
 
 class Mode(models.TextChoices):
@@ -39,7 +41,8 @@ class RequiredFields(models.Model):
 
 
 class Organization(RequiredFields):
-    name = models.CharField(max_length=200)
+    # Shown in receipt subjects (an email header) and pages: one line, no control characters.
+    name = models.CharField(max_length=200, validators=[validate_no_control_characters])
     slug = models.SlugField(max_length=64, unique=True)
     currency = models.CharField(
         max_length=3,
@@ -51,7 +54,7 @@ class Organization(RequiredFields):
     callback_url = models.URLField(max_length=2000, blank=True)
     terms_url = models.URLField(max_length=2000, blank=True)
     privacy_url = models.URLField(max_length=2000, blank=True)
-    support_email = models.EmailField(blank=True)
+    support_email = models.EmailField(blank=True, validators=[validate_deliverable_email])
     # Kept in clear: we need it to sign callbacks (it is a signing key, not a password).
     callback_secret = models.CharField(max_length=100, default=new_callback_secret)
     created_at = models.DateTimeField(default=timezone.now)

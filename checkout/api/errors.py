@@ -17,6 +17,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from pydantic.alias_generators import to_camel
 
 from checkout.api.schemas import ErrorDetail, ErrorObject, ErrorType
+from orgs.text import sentence_end
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _from_pydantic(errors: list[dict[str, Any]]) -> ApiError:
     elif param is None:
         code, message = "body_invalid", "The request body must be a JSON object."
     else:
-        code, message = "parameter_invalid", f"Invalid {param}: {first['msg']}."
+        code, message = "parameter_invalid", sentence_end(f"Invalid {param}: {first['msg']}")
     return ApiError(400, code=code, param=param, message=message)
 
 

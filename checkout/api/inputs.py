@@ -8,6 +8,7 @@ which validate again: the schema only rejects what can never be valid.
 import unicodedata
 from typing import Annotated
 
+from django.core.exceptions import ValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
@@ -23,6 +24,7 @@ from checkout.services import (
     MAX_UNIT_PRICE,
     MIN_EXTEND_EXPIRY_MINUTES,
 )
+from orgs.emails import canonical_email
 
 SESSION_ID_PATTERN = r"^cs_(test|live)_[A-Za-z0-9]{1,60}$"
 # RFC 9110 visible characters and spaces: what survives every proxy and log unchanged.
@@ -45,6 +47,14 @@ def _no_unstorable_characters(value: str) -> str:
             "string_unstorable_characters", "Must not contain NUL or unpaired surrogates."
         )
     return value
+
+
+def _deliverable_email(value: str) -> str:
+    # The service canonicalizes again; refusing here names the parameter in the message.
+    try:
+        return canonical_email(value)
+    except ValidationError as error:
+        raise PydanticCustomError("email_undeliverable", error.messages[0]) from None
 
 
 def line(max_length: int, min_length: int = 0) -> type[str]:
@@ -102,7 +112,9 @@ class CreateCheckoutSession(ApiInput):
     currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")] | None = (
         Field(None, description="ISO 4217 code; defaults to the link's or the org's.")
     )
-    customer_email: formatted_line(254, "email") | None = None
+    customer_email: (
+        Annotated[formatted_line(254, "email"), AfterValidator(_deliverable_email)] | None
+    ) = Field(None, description="Stored and returned in canonical form (domain IDNA-encoded).")
     success_url: formatted_line(2000, "uri") | None = Field(
         None, description="Where the customer lands after paying; {CHECKOUT_SESSION_ID} works."
     )

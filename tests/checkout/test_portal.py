@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail, signing
+from django.db import connection
 
+from checkout.models import Order
 from checkout.portal import PORTAL_SALT, PortalScope, portal_path, portal_url
 from checkout.services import LineItem
 from orgs.models import Mode
@@ -195,3 +197,63 @@ def test_portal_page_queries_stay_flat_with_many_orders(client, django_assert_ma
         response = client.get(portal_path(sessions[0].order, scope=ALL_ORDERS))
 
     assert response.content.decode().count("Order #") == 8
+
+
+def pay_on_the_hosted_page(client, on_commit, org, email: str, product: str):
+    """A customer types ``email`` in step 1 and pays; returns the receipt and its portal path."""
+    session = make_session(org=org, customer_email="", items=[LineItem(product, 1, 1000)])
+    mail.outbox.clear()
+    with on_commit(execute=True):
+        client.post(f"/checkout/{session.public_id}/details", {"email": email})
+        client.post(f"/checkout/{session.public_id}/pay", card_form_data())
+    [receipt] = mail.outbox
+    [url] = re.findall(r"https?://\S+/portal/\S+", receipt.body)
+    return receipt, urlsplit(url).path
+
+
+def assert_lookalike_domain_opens_only_its_own_orders(client, on_commit):
+    org = OrganizationFactory()
+    pay_on_the_hosted_page(client, on_commit, org, "victim@gmail.com", "Engagement ring")
+
+    # The dotless ı: xn--gmal-nza.com is another domain, which anyone can register.
+    receipt, portal = pay_on_the_hosted_page(client, on_commit, org, "victim@gmaıl.com", "Sticker")
+
+    html = client.get(portal).content.decode()
+    assert "Your purchases" in html and "Sticker" in html
+    assert "Engagement ring" not in html
+    assert receipt.to == ["victim@xn--gmal-nza.com"]
+
+
+def test_lookalike_domain_portal_link_lists_only_its_own_orders(
+    client, django_capture_on_commit_callbacks
+):
+    # Runs on SQLite and PostgreSQL alike.
+    assert_lookalike_domain_opens_only_its_own_orders(client, django_capture_on_commit_callbacks)
+
+
+@pytest.mark.postgres
+def test_lookalike_domain_portal_link_lists_only_its_own_orders_on_postgres(
+    client, django_capture_on_commit_callbacks
+):
+    # The premise: PostgreSQL's UPPER() folds the dotless ı into I, so a case-insensitive
+    # match (the portal's former iexact) would take the two addresses for one customer.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT UPPER(%s) = UPPER(%s)", ["victim@gmaıl.com", "victim@gmail.com"])
+        assert cursor.fetchone() == (True,)
+
+    assert_lookalike_domain_opens_only_its_own_orders(client, django_capture_on_commit_callbacks)
+
+
+@pytest.mark.postgres
+def test_portal_matches_the_stored_address_exactly_on_postgres(client):
+    org = OrganizationFactory()
+    paid_session(client, org=org, customer_email="victim@gmail.com", items=[LineItem("Ring", 1, 9)])
+    # A row stored before addresses were canonicalized, that canonical_email now refuses (its
+    # local part is not ASCII), so the data migration left it as it was.
+    legacy = paid_session(client, org=org, items=[LineItem("Sticker", 1, 1)])
+    Order.objects.filter(pk=legacy.order.pk).update(customer_email="vıctim@gmail.com")
+
+    html = client.get(portal_path(legacy.order, scope=ALL_ORDERS)).content.decode()
+
+    assert "Sticker" in html
+    assert "Ring" not in html

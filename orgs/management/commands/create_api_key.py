@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from orgs.models import Mode, Organization
 from orgs.services import create_api_key
+from orgs.text import sentence_end
 
 
 class Command(BaseCommand):
@@ -20,6 +21,7 @@ class Command(BaseCommand):
         except Organization.DoesNotExist:
             raise CommandError(f"No organization with slug {org!r}.") from None
         api_key, plain_key = create_api_key(org=organization, mode=mode, name=name)
-        self.stdout.write(f"Created {mode} key {api_key.masked} for {organization.name}.")
+        created = f"Created {mode} key {api_key.masked} for {organization.name}"
+        self.stdout.write(sentence_end(created))
         self.stdout.write("Store it now: it is shown only once.")
         self.stdout.write(plain_key)
