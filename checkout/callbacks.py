@@ -9,8 +9,9 @@ the event happened; background tasks (``checkout.tasks``) POST it, re-signing ea
 
 The secret is ``whsec_<base64 key>``; the HMAC key is the decoded part after ``whsec_``.
 Callback URLs must be http(s), and hosts resolving to loopback, private, link-local or other
-non-public addresses are refused unless ``CALLBACK_ALLOW_PRIVATE`` (SSRF guard), both when a
-URL is given and again at delivery, connecting to the address that was checked.
+non-public addresses (``checkout.public_addresses``: IANA's special-purpose registries) are
+refused unless ``CALLBACK_ALLOW_PRIVATE`` (SSRF guard), both when a URL is given and again at
+delivery, connecting to the address that was checked.
 """
 
 import base64
@@ -18,7 +19,6 @@ import hashlib
 import hmac
 import http.client
 import io
-import ipaddress
 import json
 import select
 import socket
@@ -34,6 +34,7 @@ from django.utils import timezone
 from checkout.api.schemas import format_timestamp, session_object
 from checkout.effective_settings import effective_settings
 from checkout.models import CallbackDelivery, CheckoutSession
+from checkout.public_addresses import is_public_address
 from checkout.task_queue import enqueue_with_transaction
 from orgs.ids import new_public_id
 
@@ -85,35 +86,6 @@ def signed_headers(*, secret: str, message_id: str, timestamp: int, body: str) -
 # --- SSRF guard -----------------------------------------------------------------------------
 
 
-# NAT64 (RFC 6052): the last 32 bits are the IPv4 address the gateway connects to.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address tunnels to (6to4, Teredo server and client, NAT64)."""
-    embedded = [ip.sixtofour, *(ip.teredo or ())]
-    if ip in _NAT64:
-        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return [address for address in embedded if address is not None]
-
-
-def _is_public(address: str) -> bool:
-    """Whether ``address`` is on the public internet, including any IPv4 inside an IPv6 form."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    # is_global excludes loopback, private, link-local, CGNAT (100.64/10), documentation and
-    # reserved ranges; a few multicast ranges count as global, but nobody serves HTTP there.
-    if not ip.is_global or ip.is_multicast:
-        return False
-    if ip.version == 6:
-        return all(_is_public(str(embedded)) for embedded in _embedded_ipv4(ip))
-    return True
-
-
 def _host_and_port(url: str) -> tuple[str, str, int]:
     try:
         parts = urlsplit(url)
@@ -140,7 +112,7 @@ def resolve_callback_address(url: str) -> str:
         raise UnsafeCallbackUrl(f"Invalid host name in callback URL: {error}.") from None
     addresses = [info[4][0] for info in infos]
     if not settings.CALLBACK_ALLOW_PRIVATE:
-        refused = [address for address in addresses if not _is_public(address)]
+        refused = [address for address in addresses if not is_public_address(address)]
         # One private answer is enough to refuse: DNS may hand out the others next time.
         if refused:
             raise UnsafeCallbackUrl(

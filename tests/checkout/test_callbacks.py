@@ -16,10 +16,12 @@ from checkout.callbacks import (
     UnsafeCallbackUrl,
     check_callback_url,
     enqueue_session_callback,
+    resolve_callback_address,
     sign,
 )
 from checkout.choices import EventKind
 from checkout.models import CallbackDelivery
+from checkout.public_addresses import IPV4_BLOCKS, IPV6_BLOCKS, Reach, is_public_address
 from tests.checkout.callback_receiver import CallbackReceiver, SlowDripReceiver
 from tests.factories import make_session
 
@@ -48,6 +50,12 @@ def run_worker():
 def enqueue_in_transaction(session, event_type=CallbackEvent.COMPLETED):
     with transaction.atomic():
         return enqueue_session_callback(session=session, event_type=event_type)
+
+
+def deliver_now(session, django_capture_on_commit_callbacks):
+    """Enqueue a completed callback and run the delivery that waits for the commit."""
+    with django_capture_on_commit_callbacks(execute=True):
+        return enqueue_in_transaction(session)
 
 
 def test_signature_matches_the_standard_webhooks_scheme():
@@ -222,38 +230,119 @@ def test_unknown_event_types_are_refused(org):
         enqueue_in_transaction(session, "checkout.session.refunded")
 
 
-@pytest.mark.parametrize(
-    "host",
-    [
-        "127.0.0.1",  # loopback
-        "[::1]",  # IPv6 loopback
-        "10.0.0.1",  # private
-        "192.168.1.20",  # private
-        "169.254.169.254",  # link-local (cloud metadata)
-        "[fe80::1]",  # IPv6 link-local
-        "100.64.0.1",  # carrier-grade NAT (RFC 6598)
-        "[2002:a00:1::1]",  # 6to4 tunnel to 10.0.0.1
-        "[2001:0:4136:e378:8000:63bf:f5ff:fffe]",  # Teredo, client 10.0.0.1
-        "[::ffff:10.0.0.1]",  # IPv4-mapped private
-        "[64:ff9b::a00:1]",  # NAT64 to 10.0.0.1
-        "224.0.0.1",  # multicast
-        "[ff02::1]",  # IPv6 multicast
-        "0.0.0.0",  # noqa: S104 - unspecified, refused
-        "[::]",  # IPv6 unspecified
-    ],
-)
-def test_non_public_addresses_are_refused(settings, host):
+# IPv6 forms that used to pass the SSRF check (security audit, defect 9).
+NON_PUBLIC_IPV6_FORMS = [
+    "[::127.0.0.1]",  # IPv4-compatible loopback
+    "[::a9fe:a9fe]",  # IPv4-compatible 169.254.169.254 (cloud metadata)
+    "[::a00:1]",  # IPv4-compatible 10.0.0.1
+    "[::ffff:0:7f00:1]",  # IPv4-translated 127.0.0.1 (RFC 2765)
+    "[64:ff9b:1::7f00:1]",  # local-use NAT64 (RFC 8215)
+    "[fec0::1]",  # site-local, deprecated (RFC 3879)
+    "[3fff::1]",  # documentation (RFC 9637)
+    "[5f00::1]",  # SRv6 SIDs (RFC 9602)
+]
+
+NON_PUBLIC_HOSTS = [
+    *NON_PUBLIC_IPV6_FORMS,
+    "127.0.0.1",  # loopback
+    "[::1]",  # IPv6 loopback
+    "10.0.0.1",  # private
+    "172.16.5.4",  # private
+    "192.168.1.20",  # private
+    "169.254.169.254",  # link-local (cloud metadata)
+    "[fe80::1]",  # IPv6 link-local
+    "[fd00:ec2::254]",  # unique-local (AWS's IPv6 metadata address)
+    "100.64.0.1",  # carrier-grade NAT (RFC 6598)
+    "192.0.0.170",  # NAT64 discovery (RFC 8880)
+    "192.0.2.1",  # documentation
+    "198.18.0.1",  # benchmarking
+    "240.0.0.1",  # reserved
+    "255.255.255.255",  # limited broadcast
+    "[2001:db8::1]",  # documentation
+    "[100::1]",  # discard-only (RFC 6666)
+    "[2002:a00:1::1]",  # 6to4 tunnel to 10.0.0.1
+    "[2002:7f00:1::1]",  # 6to4 tunnel to 127.0.0.1
+    "[2001:0:4136:e378:8000:63bf:f5ff:fffe]",  # Teredo, client 10.0.0.1
+    "[2001:0:808:808:8000:63bf:f7f7:f7f7]",  # Teredo, even with public server and client
+    "[::ffff:10.0.0.1]",  # IPv4-mapped private
+    "[::ffff:169.254.169.254]",  # IPv4-mapped metadata
+    "[64:ff9b::a00:1]",  # NAT64 to 10.0.0.1
+    "[64:ff9b::a9fe:a9fe]",  # NAT64 to the metadata address
+    "224.0.0.1",  # multicast
+    "[ff02::1]",  # IPv6 multicast
+    "0.0.0.0",  # noqa: S104 - unspecified, refused
+    "[::]",  # IPv6 unspecified
+    "[4000::1]",  # outside 2000::/3, IANA's only global unicast block
+]
+
+PUBLIC_HOSTS = [
+    "1.1.1.1",
+    "8.8.8.8",
+    "93.184.215.14",
+    "[2606:4700:4700::1111]",
+    "[2001:4860:4860::8888]",
+    "[2002:808:808::1]",  # 6to4 to 8.8.8.8
+    "[64:ff9b::808:808]",  # NAT64 to 8.8.8.8
+]
+
+# Both places the rule applies: when a merchant gives a URL (the API calls check_callback_url)
+# and at each delivery (resolve_callback_address picks the address post_callback connects to).
+URL_CHECKS = [
+    pytest.param(check_callback_url, id="given"),
+    pytest.param(resolve_callback_address, id="delivery"),
+]
+
+
+@pytest.mark.parametrize("check", URL_CHECKS)
+@pytest.mark.parametrize("host", NON_PUBLIC_HOSTS)
+def test_non_public_addresses_are_refused(settings, check, host):
     settings.CALLBACK_ALLOW_PRIVATE = False
 
     with pytest.raises(UnsafeCallbackUrl, match="non-public address"):
-        check_callback_url(f"http://{host}/hooks")
+        check(f"http://{host}/hooks")
 
 
-@pytest.mark.parametrize("host", ["93.184.215.14", "[2606:4700:4700::1111]", "[2002:808:808::1]"])
-def test_public_addresses_are_accepted(settings, host):
+@pytest.mark.parametrize("check", URL_CHECKS)
+@pytest.mark.parametrize("host", PUBLIC_HOSTS)
+def test_public_addresses_are_accepted(settings, check, host):
     settings.CALLBACK_ALLOW_PRIVATE = False
 
-    check_callback_url(f"http://{host}/hooks")
+    check(f"http://{host}/hooks")
+
+
+@pytest.mark.parametrize("host", NON_PUBLIC_IPV6_FORMS)
+def test_non_public_ipv6_forms_are_never_connected_to_at_delivery(
+    org, settings, monkeypatch, django_capture_on_commit_callbacks, host
+):
+    connected_to = []
+    monkeypatch.setattr(
+        socket, "create_connection", lambda address, *args, **kwargs: connected_to.append(address)
+    )
+    # Accepted when the URL was given (as in development), refused when production delivers.
+    session = make_session(org=org, callback_url=f"http://{host}/hooks")
+    settings.CALLBACK_ALLOW_PRIVATE = False
+
+    delivery = deliver_now(session, django_capture_on_commit_callbacks)
+
+    assert connected_to == []
+    delivery.refresh_from_db()
+    assert delivery.status == CallbackDelivery.Status.FAILED
+    assert "non-public address" in session.events.get(kind=EventKind.CALLBACK_FAILED).data["error"]
+
+
+def _edges(block):
+    """The first, a middle and the last address of a registry block."""
+    network = block.network
+    return {network[0], network[network.num_addresses // 2], network[-1]}
+
+
+@pytest.mark.parametrize(
+    "block",
+    [block for block in IPV4_BLOCKS + IPV6_BLOCKS if block.reach is Reach.NOT_GLOBAL],
+    ids=lambda block: f"{block.network} {block.source}",
+)
+def test_every_block_that_is_not_globally_reachable_is_refused(block):
+    assert [str(ip) for ip in _edges(block) if is_public_address(str(ip))] == []
 
 
 @pytest.mark.django_db(transaction=True)
