@@ -7,7 +7,10 @@ the event happened; background tasks (``checkout.tasks``) POST it, re-signing ea
     webhook-timestamp: seconds since the epoch, of this attempt
     webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body" with the org's secret>
 
-The secret is ``whsec_<base64 key>``; the HMAC key is the decoded part after ``whsec_``.
+The secret is ``whsec_<base64 key>``; the HMAC key is the decoded part after ``whsec_``. Each
+org has one secret per mode (``orgs.CallbackSecret``): a test-mode event never verifies with
+the live secret. For 24 h after a rotation, events carry one signature per valid secret,
+space-separated (``v1,<new> v1,<old>``), as Standard Webhooks allows.
 Callback URLs must be http(s), and hosts resolving to loopback, private, link-local or other
 non-public addresses (``checkout.public_addresses``: IANA's special-purpose registries) are
 refused unless ``CALLBACK_ALLOW_PRIVATE`` (SSRF guard), both when a URL is given and again at
@@ -24,6 +27,7 @@ import select
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import quote, urlsplit
@@ -70,16 +74,22 @@ def sign(*, secret: str, message_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signed_headers(*, secret: str, message_id: str, timestamp: int, body: str) -> dict[str, str]:
-    """Every header of one delivery attempt."""
+def signed_headers(
+    *, secrets: Sequence[str], message_id: str, timestamp: int, body: str
+) -> dict[str, str]:
+    """Every header of one delivery attempt, with a signature per secret (space-separated)."""
+    if not secrets:
+        raise ValueError("A callback needs at least one signing secret.")
+    signatures = [
+        sign(secret=secret, message_id=message_id, timestamp=timestamp, body=body)
+        for secret in secrets
+    ]
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(
-            secret=secret, message_id=message_id, timestamp=timestamp, body=body
-        ),
+        "webhook-signature": " ".join(signatures),
     }
 
 
@@ -311,8 +321,9 @@ def _post(*, url: str, address: str, body: bytes, headers: dict[str, str], deadl
         connection.close()
 
 
-def post_callback(delivery: CallbackDelivery, *, secret: str) -> DeliveryOutcome:
-    """One signed POST of ``delivery``'s payload; failures are returned, never raised.
+def post_callback(delivery: CallbackDelivery, *, secrets: Sequence[str]) -> DeliveryOutcome:
+    """One POST of ``delivery``'s payload signed with each of ``secrets``; failures are
+    returned, never raised.
 
     Connect, TLS, sending and the response's status line share one deadline,
     ``CALLBACK_TIMEOUT_SECONDS`` after the attempt started (a DNS lookup in progress cannot be
@@ -332,7 +343,7 @@ def post_callback(delivery: CallbackDelivery, *, secret: str) -> DeliveryOutcome
     except OSError as error:
         return outcome(error=f"DNS lookup failed: {error}")
     headers = signed_headers(
-        secret=secret,
+        secrets=secrets,
         message_id=delivery.public_id,
         timestamp=int(time.time()),
         body=delivery.payload,

@@ -4,12 +4,15 @@ package; failures are retried by the database task backend and recorded on the t
 import json
 import socket
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from checkout.callbacks import (
     CallbackEvent,
@@ -22,8 +25,10 @@ from checkout.callbacks import (
 from checkout.choices import EventKind
 from checkout.models import CallbackDelivery
 from checkout.public_addresses import IPV4_BLOCKS, IPV6_BLOCKS, Reach, is_public_address
+from orgs.models import Mode
+from orgs.services import rotate_callback_secret
 from tests.checkout.callback_receiver import CallbackReceiver, SlowDripReceiver
-from tests.factories import make_session
+from tests.factories import make_session, signing_secret
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
@@ -81,7 +86,7 @@ def test_receiver_verifies_the_callback_with_the_orgs_secret(org, receiver):
 
     assert len(receiver.received) == 1
     callback = receiver.received[0]
-    payload = Webhook(org.callback_secret).verify(callback.body, callback.headers)
+    payload = Webhook(signing_secret(org)).verify(callback.body, callback.headers)
     assert payload["type"] == "checkout.session.completed"
     assert payload["timestamp"].endswith("Z")
     assert payload["data"]["id"] == session.public_id
@@ -108,14 +113,76 @@ def test_a_delivered_attempt_is_on_the_timeline(org, receiver):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_wrong_secret_does_not_verify(org, receiver):
-    from standardwebhooks.webhooks import WebhookVerificationError
-
     session = make_session(org=org, callback_url=receiver.url)
     enqueue_in_transaction(session)
     callback = receiver.received[0]
 
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "A" * 32).verify(callback.body, callback.headers)
+
+
+def verifies(secret, callback) -> bool:
+    try:
+        Webhook(secret).verify(callback.body, callback.headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+def test_a_test_mode_callback_verifies_with_the_test_secret_and_not_the_live_one(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    session = make_session(org=org, mode=Mode.TEST, callback_url=receiver.url)
+
+    deliver_now(session, django_capture_on_commit_callbacks)
+
+    [callback] = receiver.received
+    assert json.loads(callback.body)["data"]["mode"] == "test"
+    assert verifies(signing_secret(org, Mode.TEST), callback)
+    assert not verifies(signing_secret(org, Mode.LIVE), callback)
+
+
+def test_a_live_mode_callback_verifies_with_the_live_secret_and_not_the_test_one(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    session = make_session(org=org, mode=Mode.LIVE, callback_url=receiver.url)
+
+    deliver_now(session, django_capture_on_commit_callbacks)
+
+    [callback] = receiver.received
+    assert json.loads(callback.body)["data"]["mode"] == "live"
+    assert verifies(signing_secret(org, Mode.LIVE), callback)
+    assert not verifies(signing_secret(org, Mode.TEST), callback)
+
+
+def test_a_callback_sent_within_24_hours_of_a_rotation_verifies_with_old_and_new_secret(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    old_secret = signing_secret(org, Mode.LIVE)
+    rotate_callback_secret(org=org, mode=Mode.LIVE, now=timezone.now() - timedelta(hours=23))
+    session = make_session(org=org, mode=Mode.LIVE, callback_url=receiver.url)
+
+    deliver_now(session, django_capture_on_commit_callbacks)
+
+    [callback] = receiver.received
+    assert verifies(signing_secret(org, Mode.LIVE), callback)
+    assert verifies(old_secret, callback)
+    assert not verifies(signing_secret(org, Mode.TEST), callback)
+
+
+def test_a_callback_sent_24_hours_after_a_rotation_verifies_with_the_new_secret_only(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    old_secret = signing_secret(org, Mode.LIVE)
+    rotate_callback_secret(org=org, mode=Mode.LIVE, now=timezone.now() - timedelta(hours=24))
+    session = make_session(org=org, mode=Mode.LIVE, callback_url=receiver.url)
+
+    deliver_now(session, django_capture_on_commit_callbacks)
+
+    [callback] = receiver.received
+    assert verifies(signing_secret(org, Mode.LIVE), callback)
+    assert not verifies(old_secret, callback)
+    assert callback.headers["webhook-signature"].count("v1,") == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,7 +196,7 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_try(org, database_ta
     assert len(receiver.received) == 3
     assert len({callback.headers["webhook-id"] for callback in receiver.received}) == 1
     assert {callback.body for callback in receiver.received} == {delivery.payload}
-    Webhook(org.callback_secret).verify(receiver.received[2].body, receiver.received[2].headers)
+    Webhook(signing_secret(org)).verify(receiver.received[2].body, receiver.received[2].headers)
     delivery.refresh_from_db()
     assert delivery.status == CallbackDelivery.Status.DELIVERED
     assert delivery.attempts == 3
