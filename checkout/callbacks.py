@@ -7,10 +7,14 @@ the event happened; background tasks (``checkout.tasks``) POST it, re-signing ea
     webhook-timestamp: seconds since the epoch, of this attempt
     webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body" with the org's secret>
 
-The secret is ``whsec_<base64 key>``; the HMAC key is the decoded part after ``whsec_``.
+The secret is ``whsec_<base64 key>``; the HMAC key is the decoded part after ``whsec_``. Each
+org has one secret per mode (``orgs.CallbackSecret``): a test-mode event never verifies with
+the live secret. For 24 h after a rotation, events carry one signature per valid secret,
+space-separated (``v1,<new> v1,<old>``), as Standard Webhooks allows.
 Callback URLs must be http(s), and hosts resolving to loopback, private, link-local or other
-non-public addresses are refused unless ``CALLBACK_ALLOW_PRIVATE`` (SSRF guard), both when a
-URL is given and again at delivery, connecting to the address that was checked.
+non-public addresses (``checkout.public_addresses``: IANA's special-purpose registries) are
+refused unless ``CALLBACK_ALLOW_PRIVATE`` (SSRF guard), both when a URL is given and again at
+delivery, connecting to the address that was checked.
 """
 
 import base64
@@ -18,12 +22,12 @@ import hashlib
 import hmac
 import http.client
 import io
-import ipaddress
 import json
 import select
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import quote, urlsplit
@@ -34,6 +38,7 @@ from django.utils import timezone
 from checkout.api.schemas import format_timestamp, session_object
 from checkout.effective_settings import effective_settings
 from checkout.models import CallbackDelivery, CheckoutSession
+from checkout.public_addresses import is_public_address
 from checkout.task_queue import enqueue_with_transaction
 from orgs.ids import new_public_id
 from orgs.text import sentence_end
@@ -70,49 +75,26 @@ def sign(*, secret: str, message_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signed_headers(*, secret: str, message_id: str, timestamp: int, body: str) -> dict[str, str]:
-    """Every header of one delivery attempt."""
+def signed_headers(
+    *, secrets: Sequence[str], message_id: str, timestamp: int, body: str
+) -> dict[str, str]:
+    """Every header of one delivery attempt, with a signature per secret (space-separated)."""
+    if not secrets:
+        raise ValueError("A callback needs at least one signing secret.")
+    signatures = [
+        sign(secret=secret, message_id=message_id, timestamp=timestamp, body=body)
+        for secret in secrets
+    ]
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(
-            secret=secret, message_id=message_id, timestamp=timestamp, body=body
-        ),
+        "webhook-signature": " ".join(signatures),
     }
 
 
 # --- SSRF guard -----------------------------------------------------------------------------
-
-
-# NAT64 (RFC 6052): the last 32 bits are the IPv4 address the gateway connects to.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address tunnels to (6to4, Teredo server and client, NAT64)."""
-    embedded = [ip.sixtofour, *(ip.teredo or ())]
-    if ip in _NAT64:
-        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return [address for address in embedded if address is not None]
-
-
-def _is_public(address: str) -> bool:
-    """Whether ``address`` is on the public internet, including any IPv4 inside an IPv6 form."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    # is_global excludes loopback, private, link-local, CGNAT (100.64/10), documentation and
-    # reserved ranges; a few multicast ranges count as global, but nobody serves HTTP there.
-    if not ip.is_global or ip.is_multicast:
-        return False
-    if ip.version == 6:
-        return all(_is_public(str(embedded)) for embedded in _embedded_ipv4(ip))
-    return True
 
 
 def _host_and_port(url: str) -> tuple[str, str, int]:
@@ -143,7 +125,7 @@ def resolve_callback_address(url: str) -> str:
         ) from None
     addresses = [info[4][0] for info in infos]
     if not settings.CALLBACK_ALLOW_PRIVATE:
-        refused = [address for address in addresses if not _is_public(address)]
+        refused = [address for address in addresses if not is_public_address(address)]
         # One private answer is enough to refuse: DNS may hand out the others next time.
         if refused:
             raise UnsafeCallbackUrl(
@@ -342,8 +324,9 @@ def _post(*, url: str, address: str, body: bytes, headers: dict[str, str], deadl
         connection.close()
 
 
-def post_callback(delivery: CallbackDelivery, *, secret: str) -> DeliveryOutcome:
-    """One signed POST of ``delivery``'s payload; failures are returned, never raised.
+def post_callback(delivery: CallbackDelivery, *, secrets: Sequence[str]) -> DeliveryOutcome:
+    """One POST of ``delivery``'s payload signed with each of ``secrets``; failures are
+    returned, never raised.
 
     Connect, TLS, sending and the response's status line share one deadline,
     ``CALLBACK_TIMEOUT_SECONDS`` after the attempt started (a DNS lookup in progress cannot be
@@ -363,7 +346,7 @@ def post_callback(delivery: CallbackDelivery, *, secret: str) -> DeliveryOutcome
     except OSError as error:
         return outcome(error=f"DNS lookup failed: {error}")
     headers = signed_headers(
-        secret=secret,
+        secrets=secrets,
         message_id=delivery.public_id,
         timestamp=int(time.time()),
         body=delivery.payload,

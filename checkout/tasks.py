@@ -33,6 +33,7 @@ from checkout.models import CallbackDelivery, CheckoutSession
 from checkout.services import lock_for_update
 from checkout.task_queue import enqueue_with_transaction
 from checkout.timeline import record_event
+from orgs.services import callback_signing_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ def deliver_callback(delivery_pk: int) -> str:
     # No transaction is open during the request: a slow merchant must not hold database locks.
     started = time.monotonic()
     try:
-        outcome = post_callback(delivery, secret=delivery.session.org.callback_secret)
+        # The session's mode picks the secret: a test payment must not be verifiable as live.
+        secrets = callback_signing_secrets(org=delivery.session.org, mode=delivery.session.mode)
+        outcome = post_callback(delivery, secrets=secrets)
     except Exception as error:  # noqa: BLE001 - recorded below as a failed attempt, and logged
         # post_callback returns the failures it expects; anything else (a bug, a library
         # raising something new) must still count as a failed attempt with a retry, or the

@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
-from orgs.models import ApiKey, Membership, Organization
-from orgs.services import revoke_api_key
+from orgs.models import ApiKey, CallbackSecret, Membership, Mode, Organization
+from orgs.services import callback_secret_for, revoke_api_key
 
 
 class MembershipInline(admin.TabularInline):
@@ -18,8 +18,40 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "support_email"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
-    # Secrets are never typed by hand: `manage.py callback_secret --org <slug> --rotate`.
-    readonly_fields = ["callback_secret", "created_at"]
+    # Secrets are never typed by hand:
+    # `manage.py callback_secret --org <slug> --mode test|live --rotate`.
+    readonly_fields = ["test_callback_secret", "live_callback_secret", "created_at"]
+
+    @admin.display(description="Test callback secret")
+    def test_callback_secret(self, org: Organization) -> str:
+        return self._callback_secret(org, Mode.TEST)
+
+    @admin.display(description="Live callback secret")
+    def live_callback_secret(self, org: Organization) -> str:
+        return self._callback_secret(org, Mode.LIVE)
+
+    def _callback_secret(self, org: Organization, mode: str) -> str:
+        if org.pk is None:
+            return "Generated on first use, one per mode."
+        # Created on first use, like everywhere else: an org saved here has none yet.
+        return callback_secret_for(org=org, mode=mode).secret
+
+
+@admin.register(CallbackSecret)
+class CallbackSecretAdmin(admin.ModelAdmin):
+    list_display = ["masked", "org", "mode", "created_at", "expires_at"]
+    list_filter = ["mode", "org"]
+    search_fields = ["org__name", "org__slug"]
+    list_select_related = ["org"]
+    # Rotated only through `manage.py callback_secret --rotate` (or the dashboard), which keeps
+    # the previous secret valid for 24 h; never typed, edited or deleted by hand here.
+    readonly_fields = ["org", "mode", "secret", "created_by", "created_at", "expires_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Membership)

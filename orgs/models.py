@@ -6,11 +6,12 @@ This app knows nothing of checkout; checkout builds on it.
 import base64
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from orgs.currencies import validate_currency_code
@@ -55,8 +56,6 @@ class Organization(RequiredFields):
     terms_url = models.URLField(max_length=2000, blank=True)
     privacy_url = models.URLField(max_length=2000, blank=True)
     support_email = models.EmailField(blank=True, validators=[validate_deliverable_email])
-    # Kept in clear: we need it to sign callbacks (it is a signing key, not a password).
-    callback_secret = models.CharField(max_length=100, default=new_callback_secret)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -130,6 +129,64 @@ class PaymentLink(RequiredFields):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"
+
+
+# SPEC "Callbacks": after a rotation the old secret keeps verifying for 24 h.
+CALLBACK_SECRET_GRACE = timedelta(hours=24)
+
+
+class CallbackSecretQuerySet(models.QuerySet):
+    def for_org(self, org: Organization, mode: str) -> "CallbackSecretQuerySet":
+        return self.filter(org=org, mode=mode)
+
+    def current(self) -> "CallbackSecretQuerySet":
+        """The secret merchants' handlers should verify with now (one per org and mode)."""
+        return self.filter(expires_at__isnull=True)
+
+    def signing(self, now: datetime) -> "CallbackSecretQuerySet":
+        """The current secret and the rotated ones still in their grace period, newest first."""
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).order_by(
+            F("expires_at").desc(nulls_first=True), "-created_at", "-pk"
+        )
+
+
+class CallbackSecret(models.Model):
+    """A callback signing secret of one org and mode (SPEC: one per mode, rotatable).
+
+    The current secret has no ``expires_at``; rotating sets it to 24 h ahead, and until then
+    callbacks carry a signature with each, so a merchant can switch without losing events.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="callback_secrets")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    # Kept in clear: we need it to sign callbacks (it is a signing key, not a password).
+    secret = models.CharField(max_length=100, unique=True, default=new_callback_secret)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when rotated: it signs and verifies until then."
+    )
+
+    objects = CallbackSecretQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Lazy creation and rotation race on this: at most one current secret.
+            models.UniqueConstraint(
+                fields=["org", "mode"],
+                condition=Q(expires_at__isnull=True),
+                name="callbacksecret_one_current_per_org_mode",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org} {self.mode} callback secret ({self.masked})"
+
+    @property
+    def masked(self) -> str:
+        return f"whsec_…{self.secret[-4:]}"
 
 
 def hash_api_key(plain_key: str) -> str:

@@ -1,11 +1,20 @@
 """Writes for organizations: API keys and callback secrets."""
 
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orgs.ids import new_public_id
-from orgs.models import ApiKey, Mode, Organization, hash_api_key, new_callback_secret
+from orgs.models import (
+    CALLBACK_SECRET_GRACE,
+    ApiKey,
+    CallbackSecret,
+    Mode,
+    Organization,
+    hash_api_key,
+)
 
 
 def create_api_key(
@@ -52,9 +61,49 @@ def authenticate_api_key(plain_key: str) -> ApiKey | None:
     return api_key
 
 
+def callback_secret_for(*, org: Organization, mode: str) -> CallbackSecret:
+    """The org's current callback secret for ``mode``, created on first use.
+
+    Orgs are created in several places (admin, seed_demo, factories), so the secret is made
+    here rather than with the org; the partial unique constraint lets one concurrent creator win.
+    """
+    mode = Mode(mode)
+    current = CallbackSecret.objects.for_org(org, mode).current().first()
+    if current is not None:
+        return current
+    try:
+        with transaction.atomic():
+            return CallbackSecret.objects.create(org=org, mode=mode)
+    except IntegrityError:
+        # Another request created it between our read and our insert: use theirs.
+        return CallbackSecret.objects.for_org(org, mode).current().get()
+
+
+def callback_signing_secrets(
+    *, org: Organization, mode: str, now: datetime | None = None
+) -> list[str]:
+    """The secrets a ``mode`` callback is signed with: the current one first, then any
+    rotated one still within its 24 h grace period."""
+    callback_secret_for(org=org, mode=mode)  # there is always a current one to sign with
+    signing = CallbackSecret.objects.for_org(org, mode).signing(now or timezone.now())
+    return list(signing.values_list("secret", flat=True))
+
+
 @transaction.atomic
-def rotate_callback_secret(*, org: Organization) -> str:
-    """Give the org a new callback signing secret and return it."""
-    org.callback_secret = new_callback_secret()
-    org.save(update_fields=["callback_secret"])
-    return org.callback_secret
+def rotate_callback_secret(
+    *,
+    org: Organization,
+    mode: str,
+    user: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+) -> CallbackSecret:
+    """Replace the org's ``mode`` secret; the old one keeps signing and verifying for 24 h."""
+    mode = Mode(mode)
+    now = now or timezone.now()
+    # Rotations of one org queue on its row, so two at once retire one secret each in turn.
+    Organization.objects.select_for_update().get(pk=org.pk)
+    current = callback_secret_for(org=org, mode=mode)
+    CallbackSecret.objects.filter(pk=current.pk).update(expires_at=now + CALLBACK_SECRET_GRACE)
+    # Secrets past their grace period verify nothing any more: no reason to keep them.
+    CallbackSecret.objects.for_org(org, mode).filter(expires_at__lte=now).delete()
+    return CallbackSecret.objects.create(org=org, mode=mode, created_by=user, created_at=now)

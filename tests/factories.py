@@ -10,6 +10,7 @@ from checkout.actors import Actor
 from checkout.choices import PaymentStatus, SessionSource
 from checkout.services import LineItem, create_checkout_session
 from orgs.models import Membership, Mode, Organization, PaymentLink
+from orgs.services import callback_secret_for
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -116,3 +117,8 @@ def card_form_data(number: str = "4242 4242 4242 4242", **overrides) -> dict[str
     """What the customer types into the card step: a valid future expiry and a 3-digit CVC."""
     future_year = (timezone.now().year + 3) % 100
     return {"number": number, "expiry": f"12 / {future_year:02d}", "cvc": "123", **overrides}
+
+
+def signing_secret(org: Organization, mode: str = Mode.TEST) -> str:
+    """The org's current callback secret for ``mode`` (what a merchant's handler verifies with)."""
+    return callback_secret_for(org=org, mode=mode).secret

@@ -8,7 +8,8 @@ from checkout.actors import Actor
 from checkout.choices import EventKind
 from checkout.money import format_money
 from checkout.timeline import record_event
-from tests.factories import UserFactory, make_session
+from orgs.models import CallbackSecret, Mode
+from tests.factories import UserFactory, make_session, signing_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -101,10 +102,23 @@ def test_order_admin_shows_formatted_total(operator_client):
     assert "¥7,500" in response.text
 
 
-def test_callback_secret_is_shown_but_not_editable_in_the_admin(operator_client, org):
+def test_both_callback_secrets_are_shown_but_not_editable_in_the_admin(operator_client, org):
     url = f"/admin/orgs/organization/{org.pk}/change/"
 
     page = operator_client.get(url)
 
-    assert org.callback_secret in page.text
-    assert 'name="callback_secret"' not in page.text
+    assert signing_secret(org, Mode.TEST) in page.text
+    assert signing_secret(org, Mode.LIVE) in page.text
+    assert 'name="test_callback_secret"' not in page.text
+    assert 'name="live_callback_secret"' not in page.text
+
+
+def test_callback_secret_rows_cannot_be_added_or_edited_in_the_admin(operator_client, org):
+    secret = CallbackSecret.objects.get(secret=signing_secret(org, Mode.LIVE))
+
+    page = operator_client.get(f"/admin/orgs/callbacksecret/{secret.pk}/change/")
+    add_page = operator_client.get("/admin/orgs/callbacksecret/add/")
+
+    assert secret.secret in page.text
+    assert 'name="secret"' not in page.text
+    assert add_page.status_code == 403

@@ -4,24 +4,31 @@ package; failures are retried by the database task backend and recorded on the t
 import json
 import socket
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from checkout.callbacks import (
     CallbackEvent,
     UnsafeCallbackUrl,
     check_callback_url,
     enqueue_session_callback,
+    resolve_callback_address,
     sign,
 )
 from checkout.choices import EventKind
 from checkout.models import CallbackDelivery
+from checkout.public_addresses import IPV4_BLOCKS, IPV6_BLOCKS, Reach, is_public_address
+from orgs.models import Mode
+from orgs.services import rotate_callback_secret
 from tests.checkout.callback_receiver import CallbackReceiver, SlowDripReceiver
-from tests.factories import make_session
+from tests.factories import make_session, signing_secret
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
@@ -50,6 +57,12 @@ def enqueue_in_transaction(session, event_type=CallbackEvent.COMPLETED):
         return enqueue_session_callback(session=session, event_type=event_type)
 
 
+def deliver_now(session, django_capture_on_commit_callbacks):
+    """Enqueue a completed callback and run the delivery that waits for the commit."""
+    with django_capture_on_commit_callbacks(execute=True):
+        return enqueue_in_transaction(session)
+
+
 def test_signature_matches_the_standard_webhooks_scheme():
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     expected = Webhook(secret).sign("msg_1", _timestamp(1700000000), '{"a":1}')
@@ -73,7 +86,7 @@ def test_receiver_verifies_the_callback_with_the_orgs_secret(org, receiver):
 
     assert len(receiver.received) == 1
     callback = receiver.received[0]
-    payload = Webhook(org.callback_secret).verify(callback.body, callback.headers)
+    payload = Webhook(signing_secret(org)).verify(callback.body, callback.headers)
     assert payload["type"] == "checkout.session.completed"
     assert payload["timestamp"].endswith("Z")
     assert payload["data"]["id"] == session.public_id
@@ -100,14 +113,76 @@ def test_a_delivered_attempt_is_on_the_timeline(org, receiver):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_wrong_secret_does_not_verify(org, receiver):
-    from standardwebhooks.webhooks import WebhookVerificationError
-
     session = make_session(org=org, callback_url=receiver.url)
     enqueue_in_transaction(session)
     callback = receiver.received[0]
 
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "A" * 32).verify(callback.body, callback.headers)
+
+
+def verifies(secret, callback) -> bool:
+    try:
+        Webhook(secret).verify(callback.body, callback.headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+def test_a_test_mode_callback_verifies_with_the_test_secret_and_not_the_live_one(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    session = make_session(org=org, mode=Mode.TEST, callback_url=receiver.url)
+
+    deliver_now(session, django_capture_on_commit_callbacks)
+
+    [callback] = receiver.received
+    assert json.loads(callback.body)["data"]["mode"] == "test"
+    assert verifies(signing_secret(org, Mode.TEST), callback)
+    assert not verifies(signing_secret(org, Mode.LIVE), callback)
+
+
+def test_a_live_mode_callback_verifies_with_the_live_secret_and_not_the_test_one(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    session = make_session(org=org, mode=Mode.LIVE, callback_url=receiver.url)
+
+    deliver_now(session, django_capture_on_commit_callbacks)
+
+    [callback] = receiver.received
+    assert json.loads(callback.body)["data"]["mode"] == "live"
+    assert verifies(signing_secret(org, Mode.LIVE), callback)
+    assert not verifies(signing_secret(org, Mode.TEST), callback)
+
+
+def test_a_callback_sent_within_24_hours_of_a_rotation_verifies_with_old_and_new_secret(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    old_secret = signing_secret(org, Mode.LIVE)
+    rotate_callback_secret(org=org, mode=Mode.LIVE, now=timezone.now() - timedelta(hours=23))
+    session = make_session(org=org, mode=Mode.LIVE, callback_url=receiver.url)
+
+    deliver_now(session, django_capture_on_commit_callbacks)
+
+    [callback] = receiver.received
+    assert verifies(signing_secret(org, Mode.LIVE), callback)
+    assert verifies(old_secret, callback)
+    assert not verifies(signing_secret(org, Mode.TEST), callback)
+
+
+def test_a_callback_sent_24_hours_after_a_rotation_verifies_with_the_new_secret_only(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    old_secret = signing_secret(org, Mode.LIVE)
+    rotate_callback_secret(org=org, mode=Mode.LIVE, now=timezone.now() - timedelta(hours=24))
+    session = make_session(org=org, mode=Mode.LIVE, callback_url=receiver.url)
+
+    deliver_now(session, django_capture_on_commit_callbacks)
+
+    [callback] = receiver.received
+    assert verifies(signing_secret(org, Mode.LIVE), callback)
+    assert not verifies(old_secret, callback)
+    assert callback.headers["webhook-signature"].count("v1,") == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -121,7 +196,7 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_try(org, database_ta
     assert len(receiver.received) == 3
     assert len({callback.headers["webhook-id"] for callback in receiver.received}) == 1
     assert {callback.body for callback in receiver.received} == {delivery.payload}
-    Webhook(org.callback_secret).verify(receiver.received[2].body, receiver.received[2].headers)
+    Webhook(signing_secret(org)).verify(receiver.received[2].body, receiver.received[2].headers)
     delivery.refresh_from_db()
     assert delivery.status == CallbackDelivery.Status.DELIVERED
     assert delivery.attempts == 3
@@ -222,38 +297,119 @@ def test_unknown_event_types_are_refused(org):
         enqueue_in_transaction(session, "checkout.session.refunded")
 
 
-@pytest.mark.parametrize(
-    "host",
-    [
-        "127.0.0.1",  # loopback
-        "[::1]",  # IPv6 loopback
-        "10.0.0.1",  # private
-        "192.168.1.20",  # private
-        "169.254.169.254",  # link-local (cloud metadata)
-        "[fe80::1]",  # IPv6 link-local
-        "100.64.0.1",  # carrier-grade NAT (RFC 6598)
-        "[2002:a00:1::1]",  # 6to4 tunnel to 10.0.0.1
-        "[2001:0:4136:e378:8000:63bf:f5ff:fffe]",  # Teredo, client 10.0.0.1
-        "[::ffff:10.0.0.1]",  # IPv4-mapped private
-        "[64:ff9b::a00:1]",  # NAT64 to 10.0.0.1
-        "224.0.0.1",  # multicast
-        "[ff02::1]",  # IPv6 multicast
-        "0.0.0.0",  # noqa: S104 - unspecified, refused
-        "[::]",  # IPv6 unspecified
-    ],
-)
-def test_non_public_addresses_are_refused(settings, host):
+# IPv6 forms that used to pass the SSRF check (security audit, defect 9).
+NON_PUBLIC_IPV6_FORMS = [
+    "[::127.0.0.1]",  # IPv4-compatible loopback
+    "[::a9fe:a9fe]",  # IPv4-compatible 169.254.169.254 (cloud metadata)
+    "[::a00:1]",  # IPv4-compatible 10.0.0.1
+    "[::ffff:0:7f00:1]",  # IPv4-translated 127.0.0.1 (RFC 2765)
+    "[64:ff9b:1::7f00:1]",  # local-use NAT64 (RFC 8215)
+    "[fec0::1]",  # site-local, deprecated (RFC 3879)
+    "[3fff::1]",  # documentation (RFC 9637)
+    "[5f00::1]",  # SRv6 SIDs (RFC 9602)
+]
+
+NON_PUBLIC_HOSTS = [
+    *NON_PUBLIC_IPV6_FORMS,
+    "127.0.0.1",  # loopback
+    "[::1]",  # IPv6 loopback
+    "10.0.0.1",  # private
+    "172.16.5.4",  # private
+    "192.168.1.20",  # private
+    "169.254.169.254",  # link-local (cloud metadata)
+    "[fe80::1]",  # IPv6 link-local
+    "[fd00:ec2::254]",  # unique-local (AWS's IPv6 metadata address)
+    "100.64.0.1",  # carrier-grade NAT (RFC 6598)
+    "192.0.0.170",  # NAT64 discovery (RFC 8880)
+    "192.0.2.1",  # documentation
+    "198.18.0.1",  # benchmarking
+    "240.0.0.1",  # reserved
+    "255.255.255.255",  # limited broadcast
+    "[2001:db8::1]",  # documentation
+    "[100::1]",  # discard-only (RFC 6666)
+    "[2002:a00:1::1]",  # 6to4 tunnel to 10.0.0.1
+    "[2002:7f00:1::1]",  # 6to4 tunnel to 127.0.0.1
+    "[2001:0:4136:e378:8000:63bf:f5ff:fffe]",  # Teredo, client 10.0.0.1
+    "[2001:0:808:808:8000:63bf:f7f7:f7f7]",  # Teredo, even with public server and client
+    "[::ffff:10.0.0.1]",  # IPv4-mapped private
+    "[::ffff:169.254.169.254]",  # IPv4-mapped metadata
+    "[64:ff9b::a00:1]",  # NAT64 to 10.0.0.1
+    "[64:ff9b::a9fe:a9fe]",  # NAT64 to the metadata address
+    "224.0.0.1",  # multicast
+    "[ff02::1]",  # IPv6 multicast
+    "0.0.0.0",  # noqa: S104 - unspecified, refused
+    "[::]",  # IPv6 unspecified
+    "[4000::1]",  # outside 2000::/3, IANA's only global unicast block
+]
+
+PUBLIC_HOSTS = [
+    "1.1.1.1",
+    "8.8.8.8",
+    "93.184.215.14",
+    "[2606:4700:4700::1111]",
+    "[2001:4860:4860::8888]",
+    "[2002:808:808::1]",  # 6to4 to 8.8.8.8
+    "[64:ff9b::808:808]",  # NAT64 to 8.8.8.8
+]
+
+# Both places the rule applies: when a merchant gives a URL (the API calls check_callback_url)
+# and at each delivery (resolve_callback_address picks the address post_callback connects to).
+URL_CHECKS = [
+    pytest.param(check_callback_url, id="given"),
+    pytest.param(resolve_callback_address, id="delivery"),
+]
+
+
+@pytest.mark.parametrize("check", URL_CHECKS)
+@pytest.mark.parametrize("host", NON_PUBLIC_HOSTS)
+def test_non_public_addresses_are_refused(settings, check, host):
     settings.CALLBACK_ALLOW_PRIVATE = False
 
     with pytest.raises(UnsafeCallbackUrl, match="non-public address"):
-        check_callback_url(f"http://{host}/hooks")
+        check(f"http://{host}/hooks")
 
 
-@pytest.mark.parametrize("host", ["93.184.215.14", "[2606:4700:4700::1111]", "[2002:808:808::1]"])
-def test_public_addresses_are_accepted(settings, host):
+@pytest.mark.parametrize("check", URL_CHECKS)
+@pytest.mark.parametrize("host", PUBLIC_HOSTS)
+def test_public_addresses_are_accepted(settings, check, host):
     settings.CALLBACK_ALLOW_PRIVATE = False
 
-    check_callback_url(f"http://{host}/hooks")
+    check(f"http://{host}/hooks")
+
+
+@pytest.mark.parametrize("host", NON_PUBLIC_IPV6_FORMS)
+def test_non_public_ipv6_forms_are_never_connected_to_at_delivery(
+    org, settings, monkeypatch, django_capture_on_commit_callbacks, host
+):
+    connected_to = []
+    monkeypatch.setattr(
+        socket, "create_connection", lambda address, *args, **kwargs: connected_to.append(address)
+    )
+    # Accepted when the URL was given (as in development), refused when production delivers.
+    session = make_session(org=org, callback_url=f"http://{host}/hooks")
+    settings.CALLBACK_ALLOW_PRIVATE = False
+
+    delivery = deliver_now(session, django_capture_on_commit_callbacks)
+
+    assert connected_to == []
+    delivery.refresh_from_db()
+    assert delivery.status == CallbackDelivery.Status.FAILED
+    assert "non-public address" in session.events.get(kind=EventKind.CALLBACK_FAILED).data["error"]
+
+
+def _edges(block):
+    """The first, a middle and the last address of a registry block."""
+    network = block.network
+    return {network[0], network[network.num_addresses // 2], network[-1]}
+
+
+@pytest.mark.parametrize(
+    "block",
+    [block for block in IPV4_BLOCKS + IPV6_BLOCKS if block.reach is Reach.NOT_GLOBAL],
+    ids=lambda block: f"{block.network} {block.source}",
+)
+def test_every_block_that_is_not_globally_reachable_is_refused(block):
+    assert [str(ip) for ip in _edges(block) if is_public_address(str(ip))] == []
 
 
 @pytest.mark.django_db(transaction=True)

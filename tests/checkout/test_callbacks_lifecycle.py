@@ -22,7 +22,7 @@ from checkout.services import (
 )
 from checkout.tasks import expire_session
 from tests.checkout.callback_receiver import CallbackReceiver, unused_local_url
-from tests.factories import make_session
+from tests.factories import make_session, signing_secret
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 VISA = CardDetails(number="4242424242424242", exp_month=12, exp_year=2099, cvc="123")
@@ -71,7 +71,7 @@ def test_paying_sends_a_signed_completed_callback(org):
         session = ready_to_pay(make_session(org=org, callback_url=receiver.url))
         pay_checkout_session(session=session, card=VISA, context=CustomerContext())
 
-    payload = Webhook(org.callback_secret).verify(
+    payload = Webhook(signing_secret(org)).verify(
         receiver.received[0].body, receiver.received[0].headers
     )
     assert payload["type"] == "checkout.session.completed"
@@ -85,7 +85,7 @@ def test_a_decline_sends_a_payment_failed_callback(org):
         session = ready_to_pay(make_session(org=org, callback_url=receiver.url))
         pay_checkout_session(session=session, card=DECLINED, context=CustomerContext())
 
-    payload = Webhook(org.callback_secret).verify(
+    payload = Webhook(signing_secret(org)).verify(
         receiver.received[0].body, receiver.received[0].headers
     )
     assert payload["type"] == "checkout.session.payment_failed"
@@ -116,7 +116,7 @@ def test_expiry_task_records_the_expiry_and_calls_back(org, settings):
         run_worker()
 
     assert session.events.filter(kind=EventKind.SESSION_EXPIRED).count() == 1
-    payload = Webhook(org.callback_secret).verify(
+    payload = Webhook(signing_secret(org)).verify(
         receiver.received[0].body, receiver.received[0].headers
     )
     assert payload["type"] == "checkout.session.expired"
@@ -141,10 +141,10 @@ def test_a_declined_session_that_runs_out_of_time_is_announced_as_expired(org, s
         run_worker()
 
     types = [
-        Webhook(org.callback_secret).verify(call.body, call.headers)["type"]
+        Webhook(signing_secret(org)).verify(call.body, call.headers)["type"]
         for call in receiver.received
     ]
-    expired = Webhook(org.callback_secret).verify(
+    expired = Webhook(signing_secret(org)).verify(
         receiver.received[-1].body, receiver.received[-1].headers
     )
     assert types == ["checkout.session.payment_failed", "checkout.session.expired"]

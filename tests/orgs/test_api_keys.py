@@ -1,6 +1,5 @@
-"""API keys and callback secrets: hashed at rest, revocable, printed last by their commands."""
+"""API keys: hashed at rest, revocable, printed last by their command."""
 
-import base64
 from io import StringIO
 
 import pytest
@@ -57,25 +56,3 @@ def test_create_api_key_command_prints_the_key_last(org):
 def test_create_api_key_command_refuses_unknown_orgs(db):
     with pytest.raises(CommandError):
         call_command("create_api_key", org="nope", mode="test", stdout=StringIO())
-
-
-def test_callback_secret_command_prints_the_orgs_secret_last(org):
-    out = StringIO()
-
-    call_command("callback_secret", org=org.slug, stdout=out)
-
-    secret = out.getvalue().strip().splitlines()[-1]
-    assert secret == org.callback_secret
-    assert secret.startswith("whsec_")
-    assert len(base64.b64decode(secret.removeprefix("whsec_"))) >= 24
-
-
-def test_callback_secret_command_can_rotate(org):
-    old_secret = org.callback_secret
-    out = StringIO()
-
-    call_command("callback_secret", org=org.slug, rotate=True, stdout=out)
-
-    org.refresh_from_db()
-    assert org.callback_secret != old_secret
-    assert out.getvalue().strip().splitlines()[-1] == org.callback_secret

@@ -212,7 +212,16 @@ def test_live_key_without_a_live_processor_cannot_create_sessions(live_api):
 
 
 @override_settings(CALLBACK_ALLOW_PRIVATE=False)
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://localhost/hook"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://[::a9fe:a9fe]/hook",  # IPv4-compatible form of the cloud metadata address
+        "http://[64:ff9b:1::7f00:1]/hook",  # local-use NAT64 to 127.0.0.1
+        "http://[5f00::1]/hook",  # SRv6 SID
+    ],
+)
 def test_callback_url_on_a_private_address_is_refused(api, url):
     response = api.create(with_items(callbackUrl=url))
 
