@@ -10,7 +10,7 @@ import smtplib
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.tasks import task
+from django.tasks import TaskContext, task
 from django.template.loader import render_to_string
 
 from checkout.actors import Actor
@@ -85,9 +85,16 @@ def receipt_message(session: CheckoutSession) -> EmailMultiAlternatives:
     return message
 
 
-def send_receipt(*, session: CheckoutSession, actor: Actor) -> TimelineEvent:
-    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` if mail fails."""
+def send_receipt(
+    *, session: CheckoutSession, actor: Actor, send_id: str | None = None
+) -> TimelineEvent:
+    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` if mail fails.
+
+    ``send_id`` names this send on the event (the task's id), so that running the task again
+    can tell that it was done.
+    """
     order = session.order
+    this_send = {"send": send_id} if send_id else {}
     if not order.is_paid or not order.customer_email:
         raise ValueError(f"Order {order.public_id} has no receipt to send (unpaid or no email).")
     try:
@@ -98,17 +105,33 @@ def send_receipt(*, session: CheckoutSession, actor: Actor) -> TimelineEvent:
             session=session,
             kind=EventKind.RECEIPT_FAILED,
             actor=actor,
-            data={"to": order.customer_email, "error": f"{type(error).__name__}: {error}"[:300]},
+            data={
+                "to": order.customer_email,
+                "error": f"{type(error).__name__}: {error}"[:300],
+                **this_send,
+            },
         )
     return record_event(
-        session=session, kind=EventKind.RECEIPT_SENT, actor=actor, data={"to": order.customer_email}
+        session=session,
+        kind=EventKind.RECEIPT_SENT,
+        actor=actor,
+        data={"to": order.customer_email, **this_send},
     )
 
 
-@task
-def send_receipt_task(session_public_id: str) -> str:
+@task(takes_context=True)
+def send_receipt_task(context: TaskContext, session_public_id: str) -> str:
     """Send a paid session's receipt in the background (enqueued when the payment commits)."""
     session = CheckoutSession.objects.select_related("order", "org").get(
         public_id=session_public_id
     )
-    return send_receipt(session=session, actor=Actor.system()).kind
+    send_id = context.task_result.id
+    # Run again after its worker died (checkout.task_recovery): the outcome of this send is on
+    # the timeline if it was sent (or failed) before the worker died, so not sent twice. Between
+    # the email leaving and the event committing, a death still means a second email.
+    done = session.events.filter(
+        kind__in=[EventKind.RECEIPT_SENT, EventKind.RECEIPT_FAILED], data__send=send_id
+    ).first()
+    if done is not None:
+        return done.kind
+    return send_receipt(session=session, actor=Actor.system(), send_id=send_id).kind
