@@ -17,7 +17,7 @@ help:
 	@echo "make run     install, migrate, load demo data, serve on http://$(HOST):$(PORT) with a task worker"
 	@echo "make test    the whole test suite (DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make lint    ruff check + format check;  make format  fix them"
-	@echo "make worker  run a task worker alone (make run starts one)"
+	@echo "make worker  run a task worker alone (make run starts one); it re-runs tasks whose worker died"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -53,8 +53,10 @@ run: seed
 	@$(BIN)/python manage.py demo_urls --base $(SITE_URL)
 	@$(BIN)/honcho --no-colour start --procfile Procfile --port $(PORT)
 
+# checkout's db_worker: the library's worker, which also re-runs tasks whose worker died
+# (TASK_STALE_AFTER_SECONDS); every db_worker option works, e.g. make worker WORKER_ARGS=--batch.
 worker: migrate
-	$(BIN)/python manage.py db_worker --interval 1
+	$(BIN)/python manage.py db_worker --interval 1 $(WORKER_ARGS)
 
 test: install
 	@mkdir -p var test-artifacts

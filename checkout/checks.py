@@ -1,7 +1,8 @@
-"""System checks for settings the checkout depends on in production (`check --deploy`)."""
+"""System checks: settings the checkout depends on in production (`check --deploy`), and
+settings that are valid one by one but wrong together."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Tags, Warning, register
 
 # Django's mailers that deliver nothing: receipts and recovery emails would never arrive.
 UNDELIVERED_MAIL_BACKENDS = {
@@ -23,5 +24,27 @@ def check_mail_is_delivered(app_configs, **kwargs) -> list[Error]:
             f"Email goes to {backend}, which delivers nothing: customers get no receipts.",
             hint="Set EMAIL_URL to your mail server, e.g. smtp+tls://user:password@host:587.",
             id="checkout.E001",
+        )
+    ]
+
+
+# How many times the longest task a task may run before it is taken to have lost its worker.
+STALE_MARGIN = 3
+
+
+@register(Tags.compatibility)
+def check_task_stale_after(app_configs, **kwargs) -> list[Warning]:
+    """TASK_STALE_AFTER_SECONDS must leave the slowest task time to finish, or it runs twice."""
+    email_timeout = settings.MAILERS["default"].get("OPTIONS", {}).get("timeout") or 0
+    longest = max(settings.CALLBACK_TIMEOUT_SECONDS, email_timeout)
+    if STALE_MARGIN * longest <= settings.TASK_STALE_AFTER_SECONDS:
+        return []
+    return [
+        Warning(
+            f"TASK_STALE_AFTER_SECONDS ({settings.TASK_STALE_AFTER_SECONDS}) is less than "
+            f"{STALE_MARGIN} times the longest task's timeout ({longest:g} s, "
+            "CALLBACK_TIMEOUT_SECONDS / EMAIL_TIMEOUT): a slow task would be run twice.",
+            hint="Raise TASK_STALE_AFTER_SECONDS (default 240).",
+            id="checkout.W001",
         )
     ]

@@ -12,7 +12,7 @@ import smtplib
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.tasks import task
+from django.tasks import TaskContext, task
 from django.template.loader import render_to_string
 
 from checkout.actors import Actor
@@ -87,9 +87,16 @@ def receipt_message(session: CheckoutSession) -> EmailMultiAlternatives:
     return message
 
 
-def send_receipt(*, session: CheckoutSession, actor: Actor) -> TimelineEvent:
-    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` with the error."""
+def send_receipt(
+    *, session: CheckoutSession, actor: Actor, send_id: str | None = None
+) -> TimelineEvent:
+    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` with the error.
+
+    ``send_id`` names this send on the event (the task's id), so that running the task again
+    can tell that it was done.
+    """
     order = session.order
+    this_send = {"send": send_id} if send_id else {}
     if not order.is_paid or not order.customer_email:
         raise ValueError(f"Order {order.public_id} has no receipt to send (unpaid or no email).")
     try:
@@ -99,19 +106,22 @@ def send_receipt(*, session: CheckoutSession, actor: Actor) -> TimelineEvent:
         # that fails IDNA (UnicodeError; stored before addresses were canonicalized) or a CR/LF
         # in a header (an org name saved before its validator): header injection is refused.
         logger.warning("Receipt for %s not sent: %s", session.public_id, error)
-        return _record_receipt_failed(session=session, actor=actor, error=error)
+        return _record_receipt_failed(session=session, actor=actor, error=error, **this_send)
     except Exception as error:  # noqa: BLE001 - recorded below, and logged with its traceback
         # Anything else (a template bug, a backend raising something new) must still reach the
         # timeline: a receipt that vanishes without a trace is the failure we guard against.
         logger.exception("Receipt for %s failed unexpectedly", session.public_id)
-        return _record_receipt_failed(session=session, actor=actor, error=error)
+        return _record_receipt_failed(session=session, actor=actor, error=error, **this_send)
     return record_event(
-        session=session, kind=EventKind.RECEIPT_SENT, actor=actor, data={"to": order.customer_email}
+        session=session,
+        kind=EventKind.RECEIPT_SENT,
+        actor=actor,
+        data={"to": order.customer_email, **this_send},
     )
 
 
 def _record_receipt_failed(
-    *, session: CheckoutSession, actor: Actor, error: Exception
+    *, session: CheckoutSession, actor: Actor, error: Exception, **this_send: str
 ) -> TimelineEvent:
     return record_event(
         session=session,
@@ -120,14 +130,24 @@ def _record_receipt_failed(
         data={
             "to": session.order.customer_email,
             "error": f"{type(error).__name__}: {error}"[:300],
+            **this_send,
         },
     )
 
 
-@task
-def send_receipt_task(session_public_id: str) -> str:
+@task(takes_context=True)
+def send_receipt_task(context: TaskContext, session_public_id: str) -> str:
     """Send a paid session's receipt in the background (enqueued when the payment commits)."""
     session = CheckoutSession.objects.select_related("order", "org").get(
         public_id=session_public_id
     )
-    return send_receipt(session=session, actor=Actor.system()).kind
+    send_id = context.task_result.id
+    # Run again after its worker died (checkout.task_recovery): the outcome of this send is on
+    # the timeline if it was sent (or failed) before the worker died, so not sent twice. Between
+    # the email leaving and the event committing, a death still means a second email.
+    done = session.events.filter(
+        kind__in=[EventKind.RECEIPT_SENT, EventKind.RECEIPT_FAILED], data__send=send_id
+    ).first()
+    if done is not None:
+        return done.kind
+    return send_receipt(session=session, actor=Actor.system(), send_id=send_id).kind

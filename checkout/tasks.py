@@ -4,7 +4,8 @@ Backends (``TASKS_BACKEND``, see README "Background tasks"):
 
 - ``database`` (production): django-tasks-db; ``manage.py db_worker`` runs the tasks. Retries
   wait ``CALLBACK_RETRY_SCHEDULE[n]`` seconds (``run_after``), and each session's expiry task
-  runs at its ``expires_at``.
+  runs at its ``expires_at``. At least once: a task whose worker died runs again
+  (``checkout.task_recovery``), so each task first checks whether its work was done.
 - ``immediate`` (embedded default): a task runs as soon as it is enqueued, after the commit of
   the request that caused it. It cannot defer, so a callback gets its first attempt only (no
   retries) and no expiry callbacks are sent; both are stated on the timeline / in the README.
@@ -12,7 +13,7 @@ Backends (``TASKS_BACKEND``, see README "Background tasks"):
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -43,10 +44,9 @@ def backend_can_defer() -> bool:
     return task_backends["default"].supports_defer
 
 
-def enqueue_delivery(delivery_pk: int, *, delay_seconds: int = 0) -> None:
-    """Start (or retry, after ``delay_seconds``) the delivery of one callback."""
-    if delay_seconds and backend_can_defer():
-        run_after = timezone.now() + timedelta(seconds=delay_seconds)
+def enqueue_delivery(delivery_pk: int, *, run_after: datetime | None = None) -> None:
+    """Start (or retry, at ``run_after``) the delivery of one callback."""
+    if run_after is not None and backend_can_defer():
         deliver_callback.using(run_after=run_after).enqueue(delivery_pk)
     else:
         deliver_callback.enqueue(delivery_pk)
@@ -79,6 +79,10 @@ def deliver_callback(delivery_pk: int) -> str:
     )
     if delivery is None or delivery.status != CallbackDelivery.Status.PENDING:
         return "skipped"
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > timezone.now():
+        # This task's attempt was made and recorded, and the next one is scheduled: the task is
+        # run again because its worker died before marking it finished (checkout.task_recovery).
+        return "not due"
     # No transaction is open during the request: a slow merchant must not hold database locks.
     started = time.monotonic()
     try:
@@ -107,7 +111,11 @@ def deliver_callback(delivery_pk: int) -> str:
     next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
 
     with transaction.atomic():
-        CallbackDelivery.objects.filter(pk=delivery.pk).update(
+        # Only if no other run recorded this attempt meanwhile (a task run again while its first
+        # worker, not dead but slow, was still at it): one attempt, one timeline event.
+        recorded = CallbackDelivery.objects.filter(
+            pk=delivery.pk, status=CallbackDelivery.Status.PENDING, attempts=delivery.attempts
+        ).update(
             attempts=attempt,
             status=status,
             last_status_code=outcome.status_code,
@@ -115,6 +123,8 @@ def deliver_callback(delivery_pk: int) -> str:
             next_attempt_at=next_attempt_at,
             delivered_at=now if outcome.delivered else None,
         )
+        if not recorded:
+            return "superseded"
         record_event(
             session=delivery.session,
             kind=EventKind.CALLBACK_DELIVERED if outcome.delivered else EventKind.CALLBACK_FAILED,
@@ -135,14 +145,18 @@ def deliver_callback(delivery_pk: int) -> str:
                 ),
             },
         )
-        if delay is not None:
-            transaction.on_commit(lambda: enqueue_delivery(delivery.pk, delay_seconds=delay))
+        if next_attempt_at is not None:
+            # Committed with the attempt: a worker dying right after cannot lose the retry.
+            enqueue_with_transaction(
+                partial(enqueue_delivery, delivery.pk, run_after=next_attempt_at)
+            )
     return status
 
 
 @task
 def expire_session(session_pk: int) -> str:
-    """At ``expires_at``: record ``session_expired`` and call back, unless paid or extended."""
+    """At ``expires_at``: record ``session_expired`` and call back, unless paid or extended
+    (or already recorded: the task may run again after its worker died)."""
     now = timezone.now()
     with transaction.atomic():
         session = CheckoutSession.objects.filter(pk=session_pk).only("order_id").first()

@@ -55,11 +55,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "django_tasks_db",
     # Serves the API docs page (/v0/docs) with Swagger UI from local static files: CSP-clean.
     "ninja",
     "orgs",
     "checkout",
+    # After checkout, whose `db_worker` (the library's worker plus the re-running of tasks whose
+    # worker died, checkout.task_recovery) takes precedence, as staticfiles' runserver does.
+    "django_tasks_db",
     "dashboard",
 ]
 
@@ -184,6 +186,12 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+# At least once: a task still running this long after it started is taken to have lost its
+# worker (killed, crashed, machine gone) and is run again by `db_worker`. Keep it well above the
+# longest task (a callback or receipt waits at most CALLBACK_TIMEOUT_SECONDS / EMAIL_TIMEOUT),
+# or a slow task runs twice. Workers look every TASK_STALE_AFTER_SECONDS / 8 (1-30 s), so a lost
+# task runs again within 4.5 minutes by default.
+TASK_STALE_AFTER_SECONDS = env.int("TASK_STALE_AFTER_SECONDS", default=240)
 
 # The public base URL used in emails, callbacks and API responses (session.url).
 SITE_URL = required(

@@ -152,7 +152,7 @@ def pay(make_run, session_id: str) -> float:
 
 @pytest.mark.embedded
 def test_make_run_pays_at_once_while_the_worker_delivers_to_a_slow_endpoint(make_run):
-    with CallbackReceiver(delay=6) as receiver:
+    with CallbackReceiver(delays=[6]) as receiver:
         session_id = create_session(make_run, receiver.url)
 
         took = pay(make_run, session_id)

@@ -15,28 +15,33 @@ class ReceivedCallback:
 
 @dataclass
 class CallbackReceiver:
-    """Answers each POST with the next status of ``statuses`` (then 200), after ``delay``
-    seconds (a slow merchant endpoint)."""
+    """Answers each POST with the next status of ``statuses`` (then 200), after waiting the
+    next of ``delays`` seconds (then none; a wait ends early when the receiver stops)."""
 
     statuses: list[int] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
     received: list[ReceivedCallback] = field(default_factory=list)
     url: str = ""
-    delay: float = 0.0
 
     def __enter__(self) -> "CallbackReceiver":
         receiver = self
+        self.stopped = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode()
-                time.sleep(receiver.delay)
                 receiver.received.append(ReceivedCallback(dict(self.headers.items()), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                if receiver.delays:
+                    receiver.stopped.wait(receiver.delays.pop(0))
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:  # the sender hung up (or was killed) while we waited
+                    pass
 
             def log_message(self, *args):
                 pass
@@ -48,6 +53,7 @@ class CallbackReceiver:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
