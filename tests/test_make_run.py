@@ -160,7 +160,7 @@ def test_make_run_pays_at_once_while_the_worker_delivers_to_a_slow_endpoint(make
         # The receiver sleeps 6 s: a Pay that waited for it would take longer than that.
         assert took < 4, f"Pay took {took:.1f} s"
         wait_until(lambda: receiver.received, 30, "the callback")
-    secret = make_run["manage"]("callback_secret", "--org", "acme")
+    secret = make_run["manage"]("callback_secret", "--org", "acme", "--mode", "test")
     payload = Webhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
     assert payload["type"] == "checkout.session.completed"
     assert payload["data"]["id"] == session_id

@@ -26,7 +26,7 @@ def test_receipt_to_an_address_that_fails_idna_is_recorded_as_failed():
     # Stored before addresses were canonicalized; the data migration leaves it as it was.
     Order.objects.filter(pk=session.order.pk).update(customer_email=LONG_LABEL_EMAIL)
 
-    result = send_receipt_task.call(session.public_id)
+    result = send_receipt_task.enqueue(session.public_id).return_value
 
     [event] = receipt_events(session)
     assert result == EventKind.RECEIPT_FAILED
@@ -43,7 +43,7 @@ def test_org_name_with_a_line_break_is_recorded_as_failed_and_injects_no_header(
         name="Acme\r\nBcc: everyone@attacker.example"
     )
 
-    result = send_receipt_task.call(session.public_id)
+    result = send_receipt_task.enqueue(session.public_id).return_value
 
     [event] = receipt_events(session)
     assert result == EventKind.RECEIPT_FAILED
@@ -61,7 +61,7 @@ def test_an_unexpected_receipt_error_is_recorded_as_failed(monkeypatch):
 
     monkeypatch.setattr("checkout.receipts.render_to_string", broken_template)
 
-    result = send_receipt_task.call(session.public_id)
+    result = send_receipt_task.enqueue(session.public_id).return_value
 
     [event] = receipt_events(session)
     assert result == EventKind.RECEIPT_FAILED

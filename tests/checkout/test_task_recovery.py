@@ -376,8 +376,8 @@ def test_an_attempt_another_run_recorded_meanwhile_is_not_recorded_twice(
     delivery = enqueue_callback(session)
     post_callback = tasks_module.post_callback
 
-    def the_other_run_finishes_first(delivery, *, secret):
-        outcome = post_callback(delivery, secret=secret)
+    def the_other_run_finishes_first(delivery, *, secrets):
+        outcome = post_callback(delivery, secrets=secrets)
         monkeypatch.setattr(tasks_module, "post_callback", post_callback)
         assert deliver_callback.call(delivery.pk) == CallbackDelivery.Status.PENDING
         return outcome

@@ -160,7 +160,7 @@ def test_command_refuses_unknown_orgs(db):
 
 
 # Renamed with the migration if the lead renumbers it.
-SPLIT_MIGRATION = ("orgs", "0003_callback_secret_per_mode")
+SPLIT_MIGRATION = ("orgs", "0004_callback_secret_per_mode")
 
 
 @pytest.mark.django_db(transaction=True)

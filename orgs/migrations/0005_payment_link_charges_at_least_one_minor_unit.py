@@ -18,7 +18,7 @@ def refuse_free_links(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orgs", "0002_currency_validators"),
+        ("orgs", "0004_callback_secret_per_mode"),
     ]
 
     operations = [

@@ -24,8 +24,8 @@ def create_watermark(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('checkout', '0003_callback_delivery_plural'),
-        ('orgs', '0002_currency_validators'),
+        ('checkout', '0004_callback_delivery_plural'),
+        ('orgs', '0005_payment_link_charges_at_least_one_minor_unit'),
     ]
 
     operations = [

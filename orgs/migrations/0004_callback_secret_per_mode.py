@@ -36,7 +36,7 @@ def join_secrets(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgs', '0002_currency_validators'),
+        ('orgs', '0003_organization_text_validators'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('checkout', '0002_timeline_payment_error'),
+        ('checkout', '0003_canonical_email'),
     ]
 
     operations = [
