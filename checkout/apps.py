@@ -6,4 +6,6 @@ class CheckoutConfig(AppConfig):
     verbose_name = "Checkout"
 
     def ready(self) -> None:
-        from checkout import checks  # noqa: F401 - registers the system checks
+        # Imported for what importing does: registering the system checks, and connecting
+        # callbacks to the timeline's event_recorded signal.
+        from checkout import callbacks, checks  # noqa: F401

@@ -1,7 +1,10 @@
 """Signed callbacks to merchants' servers, the Standard Webhooks way.
 
-A callback is a ``CallbackDelivery`` row (the outbox) holding the exact JSON body, frozen when
-the event happened; background tasks (``checkout.tasks``) POST it, re-signing each attempt:
+Which callbacks an event asks for is one table, ``CALLBACKS_FOR_EVENT`` (the timeline is the
+audit log: ``payment_succeeded`` → ``checkout.session.completed`` …); when the timeline
+records such an event, ``request_callbacks`` writes a ``CallbackDelivery`` row (the outbox)
+holding the exact JSON body, frozen when the event happened, in the event's transaction. The
+``deliver_callback`` task POSTs it, re-signing each attempt, and retries on failure:
 
     webhook-id:        the delivery's public id, the same on every retry (receivers dedupe on it)
     webhook-timestamp: seconds since the epoch, of this attempt
@@ -11,10 +14,12 @@ The secret is ``whsec_<base64 key>``; the HMAC key is the decoded part after ``w
 org has one secret per mode (``orgs.CallbackSecret``): a test-mode event never verifies with
 the live secret. For 24 h after a rotation, events carry one signature per valid secret,
 space-separated (``v1,<new> v1,<old>``), as Standard Webhooks allows.
-Callback URLs must be http(s), and hosts resolving to loopback, private, link-local or other
-non-public addresses (``checkout.public_addresses``: IANA's special-purpose registries) are
-refused unless ``CALLBACK_ALLOW_PRIVATE`` (SSRF guard), both when a URL is given and again at
-delivery, connecting to the address that was checked.
+Callback URLs follow ``orgs.callback_urls`` (the SSRF guard), checked when a URL is given and
+again at each delivery, which connects to the address that was checked.
+
+Task backends (``TASKS_BACKEND``, see README "Background tasks"): with ``database`` retries
+wait ``CALLBACK_RETRY_SCHEDULE[n]`` seconds (``run_after``); the ``immediate`` backend (tests)
+cannot defer, so a callback gets its first attempt only, which the timeline says.
 """
 
 import base64
@@ -23,41 +28,46 @@ import hmac
 import http.client
 import io
 import json
+import logging
 import select
 import socket
 import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
+from django.db import transaction
+from django.dispatch import receiver
+from django.tasks import task
 from django.utils import timezone
 
-from checkout.api.schemas import format_timestamp, session_object
+from checkout.actors import Actor
+from checkout.choices import CallbackEvent, EventKind
 from checkout.effective_settings import effective_settings
-from checkout.models import CallbackDelivery, CheckoutSession
-from checkout.public_addresses import is_public_address
-from checkout.task_queue import enqueue_with_transaction
+from checkout.models import CallbackDelivery, CheckoutSession, TimelineEvent
+from checkout.session_json import format_timestamp, session_object
+from checkout.task_queue import backend_can_defer, enqueue_with_transaction
+from checkout.timeline import event_recorded, record_event
+from orgs.callback_urls import UnsafeCallbackUrl, host_and_port, resolve_callback_address
 from orgs.ids import new_public_id
-from orgs.text import sentence_end
+from orgs.services import callback_signing_secrets
+
+logger = logging.getLogger(__name__)
 
 
-class CallbackEvent:
-    COMPLETED = "checkout.session.completed"
-    PAYMENT_FAILED = "checkout.session.payment_failed"
-    EXPIRED = "checkout.session.expired"
-
-    ALL = frozenset({COMPLETED, PAYMENT_FAILED, EXPIRED})
-
+# The callbacks each kind of timeline event asks for (the only place that decides it).
+CALLBACKS_FOR_EVENT: dict[str, str] = {
+    EventKind.PAYMENT_SUCCEEDED: CallbackEvent.COMPLETED,
+    EventKind.PAYMENT_FAILED: CallbackEvent.PAYMENT_FAILED,
+    EventKind.SESSION_EXPIRED: CallbackEvent.EXPIRED,
+}
 
 USER_AGENT = "hosted-checkout-callbacks/1"
 MAX_ERROR_LENGTH = 500
-
-
-class UnsafeCallbackUrl(ValueError):
-    """The URL is not http(s), or its host resolves to an address we must not call."""
 
 
 # --- Signing --------------------------------------------------------------------------------
@@ -94,62 +104,6 @@ def signed_headers(
     }
 
 
-# --- SSRF guard -----------------------------------------------------------------------------
-
-
-def _host_and_port(url: str) -> tuple[str, str, int]:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as error:
-        raise UnsafeCallbackUrl(sentence_end(f"Invalid callback URL: {error}")) from None
-    if parts.scheme not in {"http", "https"} or not host:
-        raise UnsafeCallbackUrl("Callback URLs must be http:// or https:// URLs with a host.")
-    try:
-        # What getaddrinfo would do: a label over 63 bytes (after punycode) fails here.
-        host.encode("idna")
-    except UnicodeError:
-        raise UnsafeCallbackUrl(f"Invalid host name in callback URL: {host!r}.") from None
-    return parts.scheme, host, port
-
-
-def resolve_callback_address(url: str) -> str:
-    """The address to connect to for ``url``; raises UnsafeCallbackUrl (or OSError on DNS)."""
-    _scheme, host, port = _host_and_port(url)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except ValueError as error:  # UnicodeError (IDNA), an embedded NUL
-        raise UnsafeCallbackUrl(
-            sentence_end(f"Invalid host name in callback URL: {error}")
-        ) from None
-    addresses = [info[4][0] for info in infos]
-    if not settings.CALLBACK_ALLOW_PRIVATE:
-        refused = [address for address in addresses if not is_public_address(address)]
-        # One private answer is enough to refuse: DNS may hand out the others next time.
-        if refused:
-            raise UnsafeCallbackUrl(
-                f"{host} resolves to a non-public address ({refused[0]}); "
-                "callbacks to private networks are disabled (CALLBACK_ALLOW_PRIVATE)."
-            )
-    return addresses[0]
-
-
-def check_callback_url(url: str) -> None:
-    """Refuse a callback URL given by a merchant if it is unsafe (raises UnsafeCallbackUrl).
-
-    A host that does not resolve yet is accepted: delivery checks again and records failures.
-    """
-    if settings.CALLBACK_ALLOW_PRIVATE:
-        # Any address is allowed, so only the URL's form matters; no DNS lookup needed.
-        _host_and_port(url)
-        return
-    try:
-        resolve_callback_address(url)
-    except OSError:
-        return
-
-
 # --- Enqueueing -----------------------------------------------------------------------------
 
 
@@ -171,7 +125,7 @@ def enqueue_session_callback(
 ) -> CallbackDelivery | None:
     """Queue ``event_type`` for the session's effective callback URL (call inside the
     transaction that changed the session; the delivery task commits with it)."""
-    if event_type not in CallbackEvent.ALL:
+    if event_type not in CallbackEvent.values:
         raise ValueError(f"Unknown callback event {event_type!r}.")
     # Re-read inside the caller's transaction: the payload shows the state being committed.
     current = CheckoutSession.objects.with_status().with_details().get(pk=session.pk)
@@ -187,15 +141,15 @@ def enqueue_session_callback(
         next_attempt_at=timezone.now(),
     )
     # A broken queue must never fail the customer's payment: the row then stays pending.
-    enqueue_with_transaction(partial(_start_delivery, delivery.pk))
+    enqueue_with_transaction(partial(enqueue_delivery, delivery.pk))
     return delivery
 
 
-def _start_delivery(delivery_pk: int) -> None:
-    # Imported here: tasks import services, which import this module.
-    from checkout.tasks import enqueue_delivery
-
-    enqueue_delivery(delivery_pk)
+@receiver(event_recorded, dispatch_uid="checkout.callbacks.request_callbacks")
+def request_callbacks(sender, *, event: TimelineEvent, **kwargs) -> None:
+    """Queue the callback the event's kind asks for (in the event's own transaction)."""
+    if event_type := CALLBACKS_FOR_EVENT.get(event.kind):
+        enqueue_session_callback(session=event.session, event_type=event_type)
 
 
 # --- Delivery -------------------------------------------------------------------------------
@@ -307,7 +261,7 @@ def _request_target(url: str) -> str:
 
 
 def _post(*, url: str, address: str, body: bytes, headers: dict[str, str], deadline: float) -> int:
-    scheme, host, port = _host_and_port(url)
+    scheme, host, port = host_and_port(url)
     connection = _CallbackConnection(
         host,
         port,
@@ -366,3 +320,104 @@ def post_callback(delivery: CallbackDelivery, *, secrets: Sequence[str]) -> Deli
     if not 200 <= status_code < 300:
         return outcome(status_code, f"HTTP {status_code}")
     return outcome(status_code)
+
+
+# --- The delivery task ----------------------------------------------------------------------
+
+
+def enqueue_delivery(delivery_pk: int, *, run_after: datetime | None = None) -> None:
+    """Start (or retry, at ``run_after``) the delivery of one callback."""
+    if run_after is not None and backend_can_defer():
+        deliver_callback.using(run_after=run_after).enqueue(delivery_pk)
+    else:
+        deliver_callback.enqueue(delivery_pk)
+
+
+def _retry_delay(attempts: int) -> int | None:
+    """Seconds before the next try after ``attempts`` failed ones, or None to give up."""
+    schedule = settings.CALLBACK_RETRY_SCHEDULE
+    if attempts > len(schedule) or not backend_can_defer():
+        return None
+    return schedule[attempts - 1]
+
+
+@task
+def deliver_callback(delivery_pk: int) -> str:
+    """Make one delivery attempt, record it on the session's timeline, schedule a retry."""
+    delivery = (
+        CallbackDelivery.objects.select_related("session__org").filter(pk=delivery_pk).first()
+    )
+    if delivery is None or delivery.status != CallbackDelivery.Status.PENDING:
+        return "skipped"
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > timezone.now():
+        # This task's attempt was made and recorded, and the next one is scheduled: the task is
+        # run again because its worker died before marking it finished (checkout.task_recovery).
+        return "not due"
+    # No transaction is open during the request: a slow merchant must not hold database locks.
+    started = time.monotonic()
+    try:
+        # The session's mode picks the secret: a test payment must not be verifiable as live.
+        secrets = callback_signing_secrets(org=delivery.session.org, mode=delivery.session.mode)
+        outcome = post_callback(delivery, secrets=secrets)
+    except Exception as error:  # noqa: BLE001 - recorded below as a failed attempt, and logged
+        # post_callback returns the failures it expects; anything else (a bug, a library
+        # raising something new) must still count as a failed attempt with a retry, or the
+        # delivery would stay pending forever with nothing on the timeline.
+        logger.exception("Callback delivery %s failed unexpectedly", delivery.public_id)
+        outcome = DeliveryOutcome(
+            status_code=None,
+            duration_ms=round((time.monotonic() - started) * 1000),
+            error=f"Unexpected error: {type(error).__name__}: {error}"[:MAX_ERROR_LENGTH],
+        )
+    attempt = delivery.attempts + 1
+    now = timezone.now()
+    delay = None if outcome.delivered else _retry_delay(attempt)
+    if outcome.delivered:
+        status = CallbackDelivery.Status.DELIVERED
+    elif delay is None:
+        status = CallbackDelivery.Status.FAILED
+    else:
+        status = CallbackDelivery.Status.PENDING
+    next_attempt_at = now + timedelta(seconds=delay) if delay is not None else None
+
+    with transaction.atomic():
+        # Only if no other run recorded this attempt meanwhile (a task run again while its first
+        # worker, not dead but slow, was still at it): one attempt, one timeline event.
+        recorded = CallbackDelivery.objects.filter(
+            pk=delivery.pk, status=CallbackDelivery.Status.PENDING, attempts=delivery.attempts
+        ).update(
+            attempts=attempt,
+            status=status,
+            last_status_code=outcome.status_code,
+            last_error=outcome.error,
+            next_attempt_at=next_attempt_at,
+            delivered_at=now if outcome.delivered else None,
+        )
+        if not recorded:
+            return "superseded"
+        record_event(
+            session=delivery.session,
+            kind=EventKind.CALLBACK_DELIVERED if outcome.delivered else EventKind.CALLBACK_FAILED,
+            actor=Actor.system(),
+            data={
+                "delivery": delivery.public_id,
+                "event_type": delivery.event_type,
+                "url": delivery.url,
+                "attempt": attempt,
+                "status_code": outcome.status_code,
+                "duration_ms": outcome.duration_ms,
+                "error": outcome.error,
+                "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
+                **(
+                    {"retries": "need TASKS_BACKEND=database"}
+                    if not outcome.delivered and not backend_can_defer()
+                    else {}
+                ),
+            },
+        )
+        if next_attempt_at is not None:
+            # Committed with the attempt: a worker dying right after cannot lose the retry.
+            enqueue_with_transaction(
+                partial(enqueue_delivery, delivery.pk, run_after=next_attempt_at)
+            )
+    return status

@@ -52,3 +52,11 @@ class ActorKind(models.TextChoices):
     USER = "user", "Merchant user"
     API = "api", "API key"
     SYSTEM = "system", "System"
+
+
+class CallbackEvent(models.TextChoices):
+    """The event types a merchant's callback URL receives (Stripe's names)."""
+
+    COMPLETED = "checkout.session.completed", "Checkout session completed"
+    PAYMENT_FAILED = "checkout.session.payment_failed", "Payment failed"
+    EXPIRED = "checkout.session.expired", "Checkout session expired"

@@ -212,9 +212,13 @@ class CheckoutSession(RequiredFields):
     def __str__(self) -> str:
         return self.public_id
 
+    def is_active_at(self, now) -> bool:
+        """The session's window is open at ``now`` (the SQL form is ``queries.active_q``)."""
+        return self.expires_at > now
+
     @property
     def is_active(self) -> bool:
-        return self.expires_at > timezone.now()
+        return self.is_active_at(timezone.now())
 
     @property
     def location(self) -> str:

@@ -27,6 +27,11 @@ ORDER_ID = re.compile(r"ord_[A-Za-z0-9]+")
 ORDER_NUMBER = re.compile(r"#?([0-9]{1,18})")
 
 
+def active_q(now: datetime) -> Q:
+    """The session's window is open at ``now``: the one SQL form of "active"."""
+    return Q(expires_at__gt=now)
+
+
 def status_conditions(now: datetime) -> dict[str, Q]:
     """The SQL condition of each derived status at ``now``; exactly one holds for any session."""
     paid = Q(is_paid=True)
@@ -34,8 +39,8 @@ def status_conditions(now: datetime) -> dict[str, Q]:
     return {
         SessionStatus.SUCCEEDED: paid,
         SessionStatus.FAILED: unpaid & Q(failed_attempts__gt=0),
-        SessionStatus.OPEN: unpaid & Q(failed_attempts=0, expires_at__gt=now),
-        SessionStatus.EXPIRED: unpaid & Q(failed_attempts=0, expires_at__lte=now),
+        SessionStatus.OPEN: unpaid & Q(failed_attempts=0) & active_q(now),
+        SessionStatus.EXPIRED: unpaid & Q(failed_attempts=0) & ~active_q(now),
     }
 
 
@@ -65,7 +70,7 @@ class CheckoutSessionQuerySet(models.QuerySet):
                 ),
                 output_field=models.CharField(),
             ),
-            active_now=ExpressionWrapper(Q(expires_at__gt=now), output_field=models.BooleanField()),
+            active_now=ExpressionWrapper(active_q(now), output_field=models.BooleanField()),
         )
 
     def with_details(self) -> "CheckoutSessionQuerySet":
@@ -89,7 +94,7 @@ class CheckoutSessionQuerySet(models.QuerySet):
 
     def active(self, now: datetime | None = None) -> "CheckoutSessionQuerySet":
         """Sessions whose window is still open (``expires_at > now``), whatever their status."""
-        return self.filter(expires_at__gt=now or timezone.now())
+        return self.filter(active_q(now or timezone.now()))
 
     def status_counts(self, now: datetime | None = None) -> dict[str, int]:
         """Sessions per status plus ``all``, counted row by row in one aggregate query: for a

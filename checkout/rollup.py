@@ -7,7 +7,7 @@ extending all need ``expires_at > now`` under the session's row lock. So every s
 day of creation and final status), and only the sessions after it are counted row by row,
 through the ``(org, mode, expires_at)`` index.
 
-``advance_rollup`` (a task the worker runs every ``ROLLUP_INTERVAL_SECONDS``) moves the watermark
+``advance_rollup`` (which ``db_worker`` runs every ``ROLLUP_INTERVAL_SECONDS``) moves the watermark
 to ``now - ROLLUP_SAFETY_MARGIN_SECONDS``: older than any payment transaction that could still
 commit (a processor call is bounded far below the margin), so a session counted as finished
 can no longer change. Counts stay exact whether or not the worker keeps up; a stale watermark
@@ -23,7 +23,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Subquery, Sum
 from django.db.models.functions import TruncDate
-from django.tasks import task
 from django.utils import timezone
 
 from checkout.choices import SessionStatus
@@ -170,9 +169,3 @@ def daily_status_counts(
                 "all": sum(day_counts[status] for status in STATUSES),
             }
     return days
-
-
-@task
-def advance_rollup_task() -> str:
-    """The worker's periodic run of ``advance_rollup``."""
-    return advance_rollup().isoformat()

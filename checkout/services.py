@@ -10,14 +10,15 @@ from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from checkout.actors import Actor
-from checkout.callbacks import CallbackEvent, enqueue_session_callback
 from checkout.choices import EventKind, PaymentStatus, SessionSource
 from checkout.effective_settings import RequiredFieldSet, effective_settings, resolve_settings
+from checkout.expiry import schedule_session_expiry
+from checkout.locking import SessionLocked, lock_for_update
 from checkout.models import (
     DEFAULT_EXPIRES_IN_MINUTES,
     MAX_EXPIRES_IN_MINUTES,
@@ -38,6 +39,7 @@ from checkout.receipts import send_receipt_task
 from checkout.request_context import CustomerContext
 from checkout.task_queue import enqueue_with_transaction
 from checkout.timeline import record_event
+from orgs.callback_urls import validate_callback_url
 from orgs.currencies import is_known_currency
 from orgs.emails import canonical_email
 from orgs.ids import new_public_id
@@ -127,6 +129,15 @@ def _next_order_number(org: Organization) -> int:
         return cursor.fetchone()[0]
 
 
+class PaymentsUnavailable(Exception):
+    """The mode has no payment processor (live mode without ``LIVE_PAYMENT_PROCESSOR``): no
+    session may be created, since nothing could pay it."""
+
+    def __init__(self, mode: str):
+        super().__init__(f"{mode} mode has no payment processor configured.")
+        self.mode = mode
+
+
 def create_checkout_session(
     *,
     org: Organization,
@@ -150,9 +161,12 @@ def create_checkout_session(
 
     Every entry point calls this: payment links, the API, recovery. Items come either from
     ``items`` or from the payment ``link`` (its product × ``quantity``). Raises ValidationError
-    keyed by field name when an argument is out of bounds; nothing is written then.
+    keyed by field name when an argument is out of bounds (a callback URL the SSRF rule refuses
+    included), PaymentsUnavailable when the mode has no processor; nothing is written then.
     """
     mode = Mode(mode)
+    if processor_for_mode(mode) is None:
+        raise PaymentsUnavailable(mode)
     metadata = dict(metadata or {})
     required_fields = required_fields or RequiredFieldSet()
     if link is not None:
@@ -190,6 +204,10 @@ def create_checkout_session(
     ):
         if field_errors := _field_errors(validator, value):
             errors[name] = field_errors
+    if "callback_url" not in errors and (
+        field_errors := _field_errors(validate_callback_url, callback_url)
+    ):
+        errors["callback_url"] = field_errors
     if metadata_errors := _validate_metadata(metadata):
         errors["metadata"] = metadata_errors
     if errors:
@@ -264,65 +282,8 @@ def create_checkout_session(
             },
         )
         # The expiry callback comes from a task scheduled for expires_at (no cron).
-        enqueue_with_transaction(partial(_schedule_expiry, session.pk))
+        enqueue_with_transaction(partial(schedule_session_expiry, session.pk))
     return session
-
-
-class SessionLocked(Exception):
-    """Another transaction held the session's lock longer than the caller would wait: in
-    practice a payment whose processor call is under way."""
-
-
-# PostgreSQL's SQLSTATE for a lock refused by NOWAIT or by lock_timeout (lock_not_available).
-LOCK_NOT_AVAILABLE = "55P03"
-
-
-def _is_lock_not_available(error: DatabaseError) -> bool:
-    return getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
-
-
-def _set_lock_timeout(value: str) -> str:
-    """Set this transaction's lock_timeout (PostgreSQL); returns the value it replaced."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('lock_timeout')")
-        (previous,) = cursor.fetchone()
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [value])
-    return previous
-
-
-def lock_for_update(
-    session: CheckoutSession, *, max_wait: timedelta | None = None
-) -> CheckoutSession:
-    """Row-lock the session's order, then the session (call inside a transaction).
-
-    Every writer of a session (paying, extending, expiring, saving details) locks in this
-    order, so they serialize without deadlocks. Returns the fresh session with its locked
-    ``order``. ``max_wait`` bounds the wait for the order's lock, which a payment holds for
-    its whole processor call: ``timedelta(0)`` refuses at once (NOWAIT), a positive value
-    waits that long; either raises SessionLocked when the lock is taken. None waits as long
-    as it takes. On SQLite, which has no row locks and serializes writers, it never raises.
-    """
-    bounded = max_wait is not None and connection.vendor == "postgresql"
-    nowait = bounded and max_wait <= timedelta(0)
-    try:
-        if bounded and not nowait:
-            milliseconds = max(1, round(max_wait.total_seconds() * 1000))
-            previous = _set_lock_timeout(f"{milliseconds}ms")
-            order = Order.objects.select_for_update().get(pk=session.order_id)
-            _set_lock_timeout(previous)
-        else:
-            order = Order.objects.select_for_update(nowait=nowait).get(pk=session.order_id)
-    except DatabaseError as error:
-        if _is_lock_not_available(error):
-            raise SessionLocked(
-                f"Session {session.public_id} is locked by another request."
-            ) from error
-        raise
-    # Whoever holds the session's row holds its order's first (or is a short insert that
-    # references the session), so this wait is brief.
-    locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
-    locked.order = order
-    return locked
 
 
 # --- Expiry extension (JSON API PATCH, dashboard) -------------------------------------------
@@ -337,13 +298,6 @@ class SessionAlreadyPaid(Exception):
 
 class SessionNoLongerActive(Exception):
     """The session's window has closed (and its expiry may already have been announced)."""
-
-
-def _schedule_expiry(session_pk: int) -> None:
-    # Imported here: tasks import this module (lock_for_update), so a top-level import is a cycle.
-    from checkout.tasks import schedule_session_expiry
-
-    schedule_session_expiry(session_pk)
 
 
 def extend_session_expiry(
@@ -368,7 +322,7 @@ def extend_session_expiry(
         if locked.order.is_paid:
             raise SessionAlreadyPaid(f"Session {locked.public_id} is already paid.")
         # An expired session stays expired: its merchant may already have been told so.
-        if locked.expires_at <= now:
+        if not locked.is_active_at(now):
             raise SessionNoLongerActive(f"Session {locked.public_id} has expired.")
         locked.expires_at += timedelta(minutes=minutes)
         locked.save(update_fields=["expires_at"])
@@ -378,7 +332,7 @@ def extend_session_expiry(
             actor=actor,
             data={"minutes": minutes, "expires_at": locked.expires_at.isoformat()},
         )
-        enqueue_with_transaction(partial(_schedule_expiry, locked.pk))
+        enqueue_with_transaction(partial(schedule_session_expiry, locked.pk))
     session.expires_at = locked.expires_at
     return session
 
@@ -625,7 +579,6 @@ def _pay_locked(
                     "attempt": attempt,
                 },
             )
-            enqueue_session_callback(session=locked, event_type=CallbackEvent.PAYMENT_FAILED)
             return PaymentOutcome(
                 PaymentOutcomeKind.DECLINED,
                 locked,
@@ -665,7 +618,6 @@ def _pay_locked(
                 "currency": order.currency,
             },
         )
-        enqueue_session_callback(session=locked, event_type=CallbackEvent.COMPLETED)
         # After commit, and robust: a failing mail server or queue must never undo a payment.
         enqueue_with_transaction(partial(send_receipt_task.enqueue, locked.public_id))
     return PaymentOutcome(PaymentOutcomeKind.SUCCEEDED, locked)

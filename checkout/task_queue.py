@@ -10,6 +10,11 @@ from django_tasks_db import DatabaseBackend
 logger = logging.getLogger(__name__)
 
 
+def backend_can_defer() -> bool:
+    """Whether the configured task backend can run a task later (``run_after``)."""
+    return task_backends["default"].supports_defer
+
+
 def enqueue_with_transaction(enqueue: Callable[[], object]) -> None:
     """Call ``enqueue`` (which enqueues one task) as part of the caller's transaction.
 

@@ -25,8 +25,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction
 
+from checkout.callbacks import deliver_callback, enqueue_delivery
 from checkout.models import CallbackDelivery
-from checkout.tasks import deliver_callback, enqueue_delivery
 
 logger = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ from checkout.services import (
     PAYMENT_IN_PROGRESS_MESSAGE,
     CheckoutClosed,
     PaymentOutcomeKind,
+    PaymentsUnavailable,
     SessionLocked,
     create_checkout_session,
     missing_details,
@@ -193,8 +194,6 @@ def open_payment_link(request: HttpRequest, link_id: str) -> HttpResponse:
     }
     if not link.is_active:
         return render(request, "checkout/link_inactive.html", link_context, status=404)
-    if processor_for_mode(link.mode) is None:
-        return render(request, "checkout/unavailable.html", link_context, status=503)
     try:
         session = create_checkout_session(
             org=link.org,
@@ -203,6 +202,8 @@ def open_payment_link(request: HttpRequest, link_id: str) -> HttpResponse:
             actor=Actor.customer(),
             link=link,
         )
+    except PaymentsUnavailable:
+        return render(request, "checkout/unavailable.html", link_context, status=503)
     except ValidationError:
         # A link the service refuses (say, a currency no longer valid) cannot be opened.
         return render(request, "checkout/link_inactive.html", link_context, status=404)

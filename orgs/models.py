@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from orgs.callback_urls import validate_callback_url
 from orgs.currencies import validate_currency_code
 from orgs.emails import validate_deliverable_email
 from orgs.ids import new_public_id
@@ -52,7 +53,7 @@ class Organization(RequiredFields):
         help_text="Default ISO 4217 currency code.",
     )
     success_url = models.URLField(max_length=2000, blank=True)
-    callback_url = models.URLField(max_length=2000, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True, validators=[validate_callback_url])
     terms_url = models.URLField(max_length=2000, blank=True)
     privacy_url = models.URLField(max_length=2000, blank=True)
     support_email = models.EmailField(blank=True, validators=[validate_deliverable_email])
@@ -114,7 +115,7 @@ class PaymentLink(RequiredFields):
         help_text="Overrides the org default.",
     )
     success_url = models.URLField(max_length=2000, blank=True)
-    callback_url = models.URLField(max_length=2000, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True, validators=[validate_callback_url])
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 import factory
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 from django.utils import timezone
 
 from checkout.actors import Actor
@@ -75,18 +77,21 @@ def make_session(
     org = org or (link.org if link else OrganizationFactory())
     if link is None and items is None:
         items = [LineItem(name="Custom widget", quantity=3, unit_price=2500)]
-    session = create_checkout_session(
-        org=org,
-        mode=mode,
-        source=SessionSource.PAYMENT_LINK if link else SessionSource.API,
-        actor=Actor.system(),
-        items=items,
-        link=link,
-        customer_email=customer_email,
-        expires_in_minutes=expires_in_minutes,
-        now=created_at,
-        **kwargs,
-    )
+    # A live session exists only where a live processor was configured when it was made.
+    live_processor = settings.LIVE_PAYMENT_PROCESSOR or "checkout.processors.test.TestProcessor"
+    with override_settings(LIVE_PAYMENT_PROCESSOR=live_processor):
+        session = create_checkout_session(
+            org=org,
+            mode=mode,
+            source=SessionSource.PAYMENT_LINK if link else SessionSource.API,
+            actor=Actor.system(),
+            items=items,
+            link=link,
+            customer_email=customer_email,
+            expires_in_minutes=expires_in_minutes,
+            now=created_at,
+            **kwargs,
+        )
     if failed_attempts:
         session.failed_attempts = failed_attempts
         session.save(update_fields=["failed_attempts"])

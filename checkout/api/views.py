@@ -32,26 +32,20 @@ from checkout.api.inputs import (
     CreateCheckoutSession,
     UpdateCheckoutSession,
 )
-from checkout.api.schemas import (
-    ApiModel,
-    CheckoutSessionList,
-    CheckoutSessionObject,
-    ErrorObject,
-    session_object,
-)
-from checkout.callbacks import UnsafeCallbackUrl, check_callback_url
+from checkout.api.schemas import CheckoutSessionList, ErrorObject
 from checkout.choices import SessionSource, SessionStatus
 from checkout.effective_settings import RequiredFieldSet
 from checkout.models import CheckoutSession
-from checkout.processors import processor_for_mode
 from checkout.queries import Cursor
 from checkout.services import (
     LineItem,
+    PaymentsUnavailable,
     SessionAlreadyPaid,
     SessionNoLongerActive,
     create_checkout_session,
     extend_session_expiry,
 )
+from checkout.session_json import ApiModel, CheckoutSessionObject, session_object
 from orgs.models import ApiKey, PaymentLink
 
 DESCRIPTION = """\
@@ -152,45 +146,39 @@ def _payment_link(api_key: ApiKey, link_id: str | None) -> PaymentLink | None:
 def _create(api_key: ApiKey, payload: CreateCheckoutSession) -> HttpResponse:
     if payload.items is None and payload.payment_link_id is None:
         raise missing_parameter("items", "paymentLinkId")
-    if processor_for_mode(api_key.mode) is None:
+    required = payload.required_fields
+    try:
+        session = create_checkout_session(
+            org=api_key.org,
+            mode=api_key.mode,
+            source=SessionSource.API,
+            actor=Actor.for_api_key(api_key),
+            items=[
+                LineItem(name=item.name, quantity=item.quantity, unit_price=item.unit_price)
+                for item in payload.items or []
+            ],
+            link=_payment_link(api_key, payload.payment_link_id),
+            currency=payload.currency or "",
+            customer_email=payload.customer_email or "",
+            success_url=payload.success_url or "",
+            callback_url=payload.callback_url or "",
+            required_fields=RequiredFieldSet(
+                phone=required.phone,
+                location=required.location,
+                shipping_address=required.shipping_address,
+            )
+            if required
+            else None,
+            expires_in_minutes=payload.expires_in_minutes,
+            metadata=payload.metadata,
+        )
+    except PaymentsUnavailable:
         raise ApiError(
             400,
             code="live_mode_unavailable",
             message="Live mode has no payment processor configured, so live sessions cannot "
             "be created. Use a test key (sk_test_…) or configure LIVE_PAYMENT_PROCESSOR.",
-        )
-    if payload.callback_url:
-        try:
-            check_callback_url(payload.callback_url)
-        except UnsafeCallbackUrl as error:
-            raise ApiError(
-                400, code="parameter_invalid", param="callbackUrl", message=str(error)
-            ) from None
-    required = payload.required_fields
-    session = create_checkout_session(
-        org=api_key.org,
-        mode=api_key.mode,
-        source=SessionSource.API,
-        actor=Actor.for_api_key(api_key),
-        items=[
-            LineItem(name=item.name, quantity=item.quantity, unit_price=item.unit_price)
-            for item in payload.items or []
-        ],
-        link=_payment_link(api_key, payload.payment_link_id),
-        currency=payload.currency or "",
-        customer_email=payload.customer_email or "",
-        success_url=payload.success_url or "",
-        callback_url=payload.callback_url or "",
-        required_fields=RequiredFieldSet(
-            phone=required.phone,
-            location=required.location,
-            shipping_address=required.shipping_address,
-        )
-        if required
-        else None,
-        expires_in_minutes=payload.expires_in_minutes,
-        metadata=payload.metadata,
-    )
+        ) from None
     return json_response(201, session_object(get_session(api_key, session.public_id)))
 
 

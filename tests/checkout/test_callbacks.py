@@ -14,18 +14,12 @@ from django_tasks_db.models import DBTaskResult
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from checkout.callbacks import (
-    CallbackEvent,
-    UnsafeCallbackUrl,
-    check_callback_url,
-    enqueue_session_callback,
-    resolve_callback_address,
-    sign,
-)
-from checkout.choices import EventKind
+from checkout.callbacks import enqueue_session_callback, sign
+from checkout.choices import CallbackEvent, EventKind
 from checkout.models import CallbackDelivery
-from checkout.public_addresses import IPV4_BLOCKS, IPV6_BLOCKS, Reach, is_public_address
+from orgs.callback_urls import UnsafeCallbackUrl, check_callback_url, resolve_callback_address
 from orgs.models import Mode
+from orgs.public_addresses import IPV4_BLOCKS, IPV6_BLOCKS, Reach, is_public_address
 from orgs.services import rotate_callback_secret
 from tests.checkout.callback_receiver import CallbackReceiver, SlowDripReceiver
 from tests.factories import make_session, signing_secret
@@ -222,7 +216,7 @@ def test_retries_follow_the_schedule_with_run_after(org, settings):
         run_worker()
 
     retry = DBTaskResult.objects.filter(
-        status="READY", task_path="checkout.tasks.deliver_callback"
+        status="READY", task_path="checkout.callbacks.deliver_callback"
     ).get()
     delivery.refresh_from_db()
     assert len(receiver.received) == 1
@@ -260,8 +254,10 @@ def test_immediate_backend_tries_once_and_says_retries_need_the_database_backend
 
 @pytest.mark.django_db(transaction=True)
 def test_private_hosts_are_refused_at_delivery_time(org, receiver, settings):
-    settings.CALLBACK_ALLOW_PRIVATE = False
+    # Accepted when given (as when a public name later resolves to a private address)...
     session = make_session(org=org, callback_url=receiver.url)
+    # ...and refused when delivering.
+    settings.CALLBACK_ALLOW_PRIVATE = False
 
     enqueue_in_transaction(session)
 

@@ -11,6 +11,7 @@ from standardwebhooks import Webhook
 
 from checkout.actors import Actor
 from checkout.choices import EventKind, PaymentStatus
+from checkout.expiry import expire_session
 from checkout.models import CallbackDelivery
 from checkout.processors import CardDetails
 from checkout.request_context import CustomerContext
@@ -20,7 +21,6 @@ from checkout.services import (
     pay_checkout_session,
     save_customer_details,
 )
-from checkout.tasks import expire_session
 from tests.checkout.callback_receiver import CallbackReceiver, unused_local_url
 from tests.factories import make_session, signing_secret
 
@@ -44,7 +44,7 @@ def ready_to_pay(session):
 
 
 def expiry_tasks():
-    return DBTaskResult.objects.filter(task_path="checkout.tasks.expire_session", status="READY")
+    return DBTaskResult.objects.filter(task_path="checkout.expiry.expire_session", status="READY")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -135,7 +135,7 @@ def test_a_declined_session_that_runs_out_of_time_is_announced_as_expired(org, s
         type(session).objects.filter(pk=session.pk).update(
             created_at=now - timedelta(hours=2), expires_at=now - timedelta(seconds=1)
         )
-        DBTaskResult.objects.filter(task_path="checkout.tasks.expire_session").update(
+        DBTaskResult.objects.filter(task_path="checkout.expiry.expire_session").update(
             run_after=timezone.now() - timedelta(seconds=1)
         )
         run_worker()

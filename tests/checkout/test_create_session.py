@@ -10,7 +10,7 @@ from django.db import DatabaseError
 
 from checkout.actors import Actor
 from checkout.models import CheckoutSession, Order, OrderItem, TimelineEvent
-from checkout.services import LineItem, create_checkout_session
+from checkout.services import LineItem, PaymentsUnavailable, create_checkout_session
 from tests.factories import PaymentLinkFactory, make_session
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +187,18 @@ def test_payment_link_of_another_mode_is_refused(org):
         create_checkout_session(
             org=org, mode="test", source="payment_link", actor=Actor.customer(), link=link
         )
+
+
+def test_live_sessions_are_refused_without_a_live_processor(org, settings):
+    settings.LIVE_PAYMENT_PROCESSOR = ""
+
+    with pytest.raises(PaymentsUnavailable):
+        create_checkout_session(
+            org=org,
+            mode="live",
+            source="api",
+            actor=Actor.system(),
+            items=[LineItem(name="Custom Widget", quantity=1, unit_price=2500)],
+        )
+
+    assert not CheckoutSession.objects.exists()

@@ -46,10 +46,10 @@ class RefusingMailServer(BaseEmailBackend):
 
 @pytest.fixture
 def callbacks(monkeypatch):
-    """The callback events the payment asked for (delivery is the callbacks module's job)."""
+    """The callback events the payment asked for (through the events it recorded)."""
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        "checkout.services.enqueue_session_callback",
+        "checkout.callbacks.enqueue_session_callback",
         lambda *, session, event_type: sent.append((session.public_id, event_type)),
     )
     return sent

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
 from checkout import rollup
@@ -150,3 +151,21 @@ def test_an_expired_session_cannot_be_extended_so_finished_means_final(org):
 
     with pytest.raises(SessionNoLongerActive):
         extend_session_expiry(session=session, minutes=30, actor=Actor.system())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_advances_the_rollup_when_it_starts(org, settings):
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
+    make_session(org=org, created_at=timezone.now() - timedelta(days=2))
+
+    call_command(
+        "db_worker", batch=True, reload=False, startup_delay=False, interval=0, verbosity=0
+    )
+
+    watermark = RollupWatermark.objects.get().finished_before
+    assert watermark > timezone.now() - timedelta(
+        seconds=settings.ROLLUP_SAFETY_MARGIN_SECONDS + 60
+    )
+    assert SessionRollup.objects.filter(org=org, status="expired").get().count == 1

@@ -23,7 +23,7 @@ def test_database_backend_enqueues_inside_the_transaction(org, settings):
     with transaction.atomic():
         make_session(org=org)
         # Already enqueued before the commit: a crash after the commit cannot lose it.
-        assert DBTaskResult.objects.filter(task_path="checkout.tasks.expire_session").exists()
+        assert DBTaskResult.objects.filter(task_path="checkout.expiry.expire_session").exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -16,25 +16,24 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from checkout import tasks as tasks_module
-from checkout.callbacks import CallbackEvent, enqueue_session_callback
+from checkout import callbacks as callbacks_module
+from checkout.callbacks import deliver_callback, enqueue_session_callback
 from checkout.checks import check_task_stale_after
-from checkout.choices import EventKind
+from checkout.choices import CallbackEvent, EventKind
 from checkout.models import CallbackDelivery
 from checkout.processors import CardDetails
 from checkout.request_context import CustomerContext
 from checkout.services import pay_checkout_session, save_customer_details
 from checkout.task_recovery import requeue_lost_deliveries, requeue_stale_tasks
-from checkout.tasks import deliver_callback
 from tests.checkout.callback_receiver import CallbackReceiver
 from tests.factories import make_session
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 VISA = CardDetails(number="4242424242424242", exp_month=12, exp_year=2099, cvc="123")
-DELIVER = "checkout.tasks.deliver_callback"
+DELIVER = "checkout.callbacks.deliver_callback"
 RECEIPT = "checkout.receipts.send_receipt_task"
-EXPIRE = "checkout.tasks.expire_session"
+EXPIRE = "checkout.expiry.expire_session"
 
 
 def run_worker():
@@ -374,15 +373,15 @@ def test_an_attempt_another_run_recorded_meanwhile_is_not_recorded_twice(
     settings.TASKS = DATABASE_TASKS
     session = make_session(org=org, callback_url="http://127.0.0.1:9/hooks")
     delivery = enqueue_callback(session)
-    post_callback = tasks_module.post_callback
+    post_callback = callbacks_module.post_callback
 
     def the_other_run_finishes_first(delivery, *, secrets):
         outcome = post_callback(delivery, secrets=secrets)
-        monkeypatch.setattr(tasks_module, "post_callback", post_callback)
+        monkeypatch.setattr(callbacks_module, "post_callback", post_callback)
         assert deliver_callback.call(delivery.pk) == CallbackDelivery.Status.PENDING
         return outcome
 
-    monkeypatch.setattr(tasks_module, "post_callback", the_other_run_finishes_first)
+    monkeypatch.setattr(callbacks_module, "post_callback", the_other_run_finishes_first)
 
     assert deliver_callback.call(delivery.pk) == "superseded"
 

@@ -1,10 +1,11 @@
-"""PaymentLink's price: a link that charges nothing can be neither validated nor stored."""
+"""Payment links and org settings: prices that charge nothing and callback URLs the SSRF rule
+refuses can be neither validated nor stored."""
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from tests.factories import PaymentLinkFactory
+from tests.factories import OrganizationFactory, PaymentLinkFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,3 +30,18 @@ def test_one_minor_unit_is_a_valid_price(org):
     link = PaymentLinkFactory.build(org=org, unit_price=1)
 
     link.full_clean()
+
+
+@pytest.mark.parametrize("model", ["link", "org"])
+def test_callback_urls_on_private_addresses_fail_validation_in_production(model, settings):
+    settings.CALLBACK_ALLOW_PRIVATE = False
+    instance = (
+        PaymentLinkFactory.build(callback_url="http://127.0.0.1:8000/hooks")
+        if model == "link"
+        else OrganizationFactory.build(callback_url="http://[::ffff:10.0.0.1]/hooks")
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        instance.full_clean(exclude=["org"])
+
+    assert "non-public address" in refused.value.message_dict["callback_url"][0]

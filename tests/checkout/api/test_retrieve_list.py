@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from checkout.api.schemas import session_object
 from checkout.models import CheckoutSession
+from checkout.session_json import session_object
 from tests.checkout.api.client import error_of
 from tests.factories import expired_session, make_session
 
