@@ -149,7 +149,7 @@ def wrk(port: int, target: str, *, seconds: int, env: dict[str, str]) -> LoadRes
         raise BenchError(f"wrk {target}: socket errors ({errors[1]}):\n{output}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
     total = int(re.search(r"(\d+) requests in", output)[1])
-    latency = re.search(r"50%\s+(\S+).*?99%\s+(\S+)", output, re.S)
+    latency = re.search(r"Latency Distribution.*?50%\s+(\S+).*?99%\s+(\S+)", output, re.S)
     return LoadResult(
         target,
         TARGETS[target],
