@@ -11,13 +11,14 @@ PYTHON := $(shell for p in python3.13 python3.12 python3; do \
 	then echo $$p; break; fi; done)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format install migrate seed worker check-python
+.PHONY: help run test lint format install migrate seed worker check-python bench
 
 help:
 	@echo "make run     install, migrate, load demo data, serve on http://$(HOST):$(PORT) with a task worker"
 	@echo "make test    the whole test suite (DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make lint    ruff check + format check;  make format  fix them"
 	@echo "make worker  run a task worker alone (make run starts one); it re-runs tasks whose worker died"
+	@echo "make bench   1M sessions in PostgreSQL, timed reads, gunicorn + wrk; writes bench/results.*"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -69,3 +70,13 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The benchmark (README, "Benchmark"): its own PostgreSQL database, emptied on every run (the
+# name must contain "bench"), production settings plus a bare view (bench/settings.py).
+bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/checkout_bench
+bench: export DJANGO_SETTINGS_MODULE := bench.settings
+bench: export BENCH_SESSIONS ?= 1000000
+bench: install
+	$(BIN)/python -m bench createdb
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python -m bench

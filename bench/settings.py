@@ -1,0 +1,20 @@
+"""Settings for ``make bench``: the project's production settings (``DEBUG=false``, tasks on the
+database backend, ``CONN_MAX_AGE`` as configured) plus a bare view (``bench.urls``) to compare
+against. The bench database is ``checkout_bench`` unless ``DATABASE_URL`` says otherwise."""
+
+import os
+
+BENCH_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/checkout_bench"
+
+os.environ.setdefault("DATABASE_URL", BENCH_DATABASE_URL)
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# Served over plain HTTP on 127.0.0.1: no TLS in front of gunicorn here.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("TASKS_BACKEND", "database")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from config.settings import *  # noqa: E402, F403
+
+ROOT_URLCONF = "bench.urls"
