@@ -9,7 +9,8 @@ BENCH_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/checkout_bench"
 os.environ.setdefault("DATABASE_URL", BENCH_DATABASE_URL)
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000")
 # Served over plain HTTP on 127.0.0.1: no TLS in front of gunicorn here.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("TASKS_BACKEND", "database")
@@ -18,3 +19,6 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 from config.settings import *  # noqa: E402, F403
 
 ROOT_URLCONF = "bench.urls"
+# The in-process timings use Django's test client, whose host is "testserver" (production
+# settings refuse it, rightly: this is the bench, not production).
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405

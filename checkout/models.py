@@ -46,10 +46,11 @@ class OrderCounter(models.Model):
 class Order(models.Model):
     """The cart and, once paid, the receipt. Permanent."""
 
-    public_id = models.CharField(
-        "ID", max_length=64, unique=True, default=new_order_id, editable=False
+    public_id = models.CharField("ID", max_length=64, default=new_order_id, editable=False)
+    # Indexed by the composites below, which start with the org.
+    org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="orders", db_index=False
     )
-    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
     mode = models.CharField(max_length=4, choices=Mode.choices)
     number = models.PositiveBigIntegerField(help_text="Sequential per organization.")
     currency = models.CharField(max_length=3)
@@ -72,9 +73,17 @@ class Order(models.Model):
             models.Index(
                 fields=["org", "mode", "-created_at", "-id"], name="order_org_mode_created"
             ),
-            models.Index(fields=["org", "customer_email"], name="order_org_email"),
+            # The portal's exact match and the orders search's prefix match (LIKE 'x%': the
+            # pattern opclass on PostgreSQL; other databases ignore opclasses).
+            models.Index(
+                fields=["org", "mode", "customer_email"],
+                opclasses=["int8_ops", "text_ops", "text_pattern_ops"],
+                name="order_org_mode_email",
+            ),
         ]
         constraints = [
+            # A plain unique index (unique=True would add a LIKE index on PostgreSQL, unused).
+            models.UniqueConstraint(fields=["public_id"], name="order_unique_public_id"),
             models.UniqueConstraint(fields=["org", "number"], name="order_unique_org_number"),
             models.CheckConstraint(condition=Q(amount_total__gte=0), name="order_amount_gte_0"),
             # Paid ⇔ paid_at is set: a paid order without a time (or vice versa) is corrupt.
@@ -122,9 +131,9 @@ class CheckoutSession(RequiredFields):
     they OR-merge with the link's and org's (see ``checkout.effective_settings``).
     """
 
-    public_id = models.CharField("ID", max_length=64, unique=True, editable=False)
+    public_id = models.CharField("ID", max_length=64, editable=False)
     org = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="checkout_sessions"
+        Organization, on_delete=models.PROTECT, related_name="checkout_sessions", db_index=False
     )
     mode = models.CharField(max_length=4, choices=Mode.choices)
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="session")
@@ -133,7 +142,12 @@ class CheckoutSession(RequiredFields):
     )
     source = models.CharField(max_length=20, choices=SessionSource.choices)
     recovered_from = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="recoveries"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recoveries",
+        db_index=False,  # a partial index below: most sessions recover nothing
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -195,11 +209,27 @@ class CheckoutSession(RequiredFields):
             ),
             # Sessions not finished yet (expires_at after the rollup's watermark), per org, and
             # the rollup's own range scan (expires_at in (old, new watermark]).
-            models.Index(fields=["org", "mode", "expires_at"], name="session_org_mode_expires"),
+            # Covering: the live count reads status columns from the index alone.
+            models.Index(
+                fields=["org", "mode", "expires_at"],
+                include=["is_paid", "failed_attempts", "created_at"],
+                name="session_org_mode_expires",
+            ),
             models.Index(fields=["expires_at"], name="session_expires_at"),
-            models.Index(fields=["org", "mode", "customer_email"], name="session_org_mode_email"),
+            models.Index(
+                fields=["recovered_from"],
+                condition=Q(recovered_from__isnull=False),
+                name="session_recovered_from",
+            ),
+            # Email search, exact or prefix (LIKE 'x%'), on the stored canonical address.
+            models.Index(
+                fields=["org", "mode", "customer_email"],
+                opclasses=["int8_ops", "text_ops", "text_pattern_ops"],
+                name="session_org_mode_email",
+            ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="session_unique_public_id"),
             models.CheckConstraint(
                 condition=Q(expires_at__gt=F("created_at")), name="session_expires_after_created"
             ),
@@ -231,7 +261,9 @@ class SessionRollup(models.Model):
     (paying, declining and extending all need ``expires_at > now`` under the row lock), so
     counts are this table plus a live count of the unfinished rest (``checkout.rollup``)."""
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     mode = models.CharField(max_length=4, choices=Mode.choices)
     day = models.DateField()
     status = models.CharField(max_length=10)
@@ -260,7 +292,10 @@ class RollupWatermark(models.Model):
 class TimelineEvent(models.Model):
     """One step in a session's history. Append-only: never updated or deleted by the app."""
 
-    session = models.ForeignKey(CheckoutSession, on_delete=models.CASCADE, related_name="events")
+    # Indexed by (session, created_at) below.
+    session = models.ForeignKey(
+        CheckoutSession, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     kind = models.CharField(max_length=30, choices=EventKind.choices)
     created_at = models.DateTimeField(default=timezone.now)
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
@@ -268,13 +303,25 @@ class TimelineEvent(models.Model):
     # user or key is deleted later.
     actor_label = models.CharField(max_length=150, blank=True)
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,  # a partial index below
     )
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["session", "created_at"], name="event_session_created")]
+        indexes = [
+            models.Index(fields=["session", "created_at"], name="event_session_created"),
+            # Events a merchant user did (most are the customer's or the system's).
+            models.Index(
+                fields=["actor_user"],
+                condition=Q(actor_user__isnull=False),
+                name="event_actor_user",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.session_id})"
@@ -292,7 +339,7 @@ class CallbackDelivery(models.Model):
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed (gave up)"
 
-    public_id = models.CharField(max_length=64, unique=True, editable=False)
+    public_id = models.CharField(max_length=64, editable=False)
     session = models.ForeignKey(
         CheckoutSession, on_delete=models.CASCADE, related_name="callback_deliveries"
     )
@@ -310,7 +357,17 @@ class CallbackDelivery(models.Model):
     class Meta:
         verbose_name_plural = "callback deliveries"
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="callback_due")]
+        indexes = [
+            # The recovery sweep's overdue pending deliveries; ended ones are never looked up so.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="callback_pending_due",
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="callback_unique_public_id")
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.url}"
@@ -319,7 +376,7 @@ class CallbackDelivery(models.Model):
 class IdempotencyRecord(models.Model):
     """The first response to an API request made with an ``Idempotency-Key`` (kept 24 h)."""
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
     mode = models.CharField(max_length=4, choices=Mode.choices)
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=64)

@@ -15,11 +15,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, Count, ExpressionWrapper, Q, Value, When
 from django.utils import timezone
 
 from checkout.choices import PaymentStatus, SessionStatus
+from orgs.emails import canonical_email
 
 # What a merchant may type in the search box (SPEC: email, session id or order id / number).
 SESSION_ID = re.compile(r"cs_(test|live)_[A-Za-z0-9]+")
@@ -50,6 +52,18 @@ def _status_count_expressions(now: datetime | None) -> dict[str, Count]:
         "all": Count("pk"),
         **{status.value: Count("pk", filter=condition) for status, condition in conditions.items()},
     }
+
+
+def customer_email_matches(text: str, field: str = "customer_email") -> Q:
+    """Addresses equal to ``text`` or starting with it, compared as stored: a whole address is
+    canonicalized first (a look-alike domain is its ``xn--`` form), anything else lower-cased.
+    One ``LIKE 'text%'``, which the pattern index answers for exact and prefix alike."""
+    text = text.strip()
+    try:
+        prefix = canonical_email(text) if "@" in text else text.lower()
+    except ValidationError:
+        prefix = text.lower()
+    return Q(**{f"{field}__startswith": prefix})
 
 
 class CheckoutSessionQuerySet(models.QuerySet):
@@ -121,7 +135,12 @@ class CheckoutSessionQuerySet(models.QuerySet):
             return self.filter(order__public_id=text)
         if number := ORDER_NUMBER.fullmatch(text):
             return self.filter(order__number=int(number[1]))
-        return self.filter(customer_email__istartswith=text)
+        return self.with_customer_email(text)
+
+    def with_customer_email(self, text: str) -> "CheckoutSessionQuerySet":
+        """Sessions whose customer email is ``text`` or starts with it (``orgs.emails`` stores
+        addresses canonical, so the match is case-sensitive on a lower-cased ``text``)."""
+        return self.filter(customer_email_matches(text))
 
     def for_payment_link(self, link) -> "CheckoutSessionQuerySet":
         return self.filter(payment_link=link)

@@ -45,7 +45,7 @@ class RequiredFields(models.Model):
 class Organization(RequiredFields):
     # Shown in receipt subjects (an email header) and pages: one line, no control characters.
     name = models.CharField(max_length=200, validators=[validate_no_control_characters])
-    slug = models.SlugField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, db_index=False)  # unique: a constraint below
     currency = models.CharField(
         max_length=3,
         default="USD",
@@ -61,6 +61,8 @@ class Organization(RequiredFields):
 
     class Meta:
         ordering = ["name"]
+        # Plain unique indexes (unique=True would add an unused LIKE index on PostgreSQL).
+        constraints = [models.UniqueConstraint(fields=["slug"], name="org_unique_slug")]
 
     def __str__(self) -> str:
         return self.name
@@ -95,10 +97,11 @@ def new_payment_link_id() -> str:
 class PaymentLink(RequiredFields):
     """A shareable URL for one product; opening it starts a checkout session."""
 
-    public_id = models.CharField(
-        "ID", max_length=64, unique=True, default=new_payment_link_id, editable=False
+    public_id = models.CharField("ID", max_length=64, default=new_payment_link_id, editable=False)
+    # Indexed by plink_org_mode_created, which starts with the org.
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="payment_links", db_index=False
     )
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="payment_links")
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.TEST)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -124,6 +127,7 @@ class PaymentLink(RequiredFields):
             models.Index(fields=["org", "mode", "-created_at"], name="plink_org_mode_created")
         ]
         constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="plink_unique_public_id"),
             models.CheckConstraint(condition=Q(unit_price__gte=1), name="plink_unit_price_gte_1"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="plink_quantity_gte_1"),
         ]
@@ -204,10 +208,12 @@ class ApiKeyQuerySet(models.QuerySet):
 class ApiKey(models.Model):
     """A secret key ``sk_{mode}_…`` for the JSON API; only its SHA-256 hash is stored."""
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys", db_index=False
+    )
     mode = models.CharField(max_length=4, choices=Mode.choices)
     name = models.CharField(max_length=100, blank=True)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
     # Enough to recognise the key in a list ("sk_test_Ab3d…wxyz"), never enough to use it.
     prefix = models.CharField(max_length=16, editable=False)
     last4 = models.CharField(max_length=4, editable=False)
@@ -222,6 +228,7 @@ class ApiKey(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["org", "mode"], name="apikey_org_mode")]
+        constraints = [models.UniqueConstraint(fields=["key_hash"], name="apikey_unique_key_hash")]
 
     def __str__(self) -> str:
         return self.masked

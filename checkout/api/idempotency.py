@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from checkout.api.errors import JSON_CONTENT_TYPE, ApiError
 from checkout.models import IdempotencyRecord
+from checkout.upkeep import BATCH_SIZE, delete_in_batches
 from orgs.models import ApiKey
 
 RETENTION = timedelta(hours=24)
@@ -51,15 +52,14 @@ def _claim(*, api_key: ApiKey, key: str, fingerprint: str) -> tuple[IdempotencyR
     """Claim ``key``: the record that holds it, and whether this request just claimed it."""
     scope = {"org": api_key.org, "mode": api_key.mode, "key": key}
     now = timezone.now()
-    # Keys older than the retention window are free again: this purges all of the org's and
-    # mode's (the table never grows past a day of keys; the created_at index finds the few).
-    # A claim whose request died without answering (a killed worker) is released too: no
-    # request runs longer than the lease.
+    # This key's record is free again once past the retention window (the worker purges the
+    # others in batches: ``purge_expired_keys``), or when it is a claim whose request died
+    # without answering (a killed worker): no request runs longer than the lease. Found
+    # through the unique index on (org, mode, key) alone: the cost is the same in any org.
     IdempotencyRecord.objects.filter(
         Q(created_at__lte=now - RETENTION)
-        | Q(key=key, response_status__isnull=True, created_at__lte=now - CLAIM_LEASE),
-        org=api_key.org,
-        mode=api_key.mode,
+        | Q(response_status__isnull=True, created_at__lte=now - CLAIM_LEASE),
+        **scope,
     ).delete()
     # The holder can disappear between our failed insert and our read (its request failed
     # and released the key): try once more, then answer as if it were still running.
@@ -74,6 +74,13 @@ def _claim(*, api_key: ApiKey, key: str, fingerprint: str) -> tuple[IdempotencyR
                 return holder, False
     # An unsaved, unanswered holder: the caller answers 409 "still being processed".
     return IdempotencyRecord(**scope, request_fingerprint=fingerprint), False
+
+
+def purge_expired_keys(*, batch_size: int = BATCH_SIZE) -> int:
+    """Delete records past the retention window, of every org, a batch at a time (the
+    worker's periodic upkeep); returns how many went."""
+    expired = IdempotencyRecord.objects.filter(created_at__lte=timezone.now() - RETENTION)
+    return delete_in_batches(expired, batch_size=batch_size)
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:

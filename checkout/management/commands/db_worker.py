@@ -7,7 +7,10 @@ loop, a thread runs each periodic job when it is due (with ``--batch``: each onc
 
 - ``recover lost work`` (``checkout.task_recovery``) every ``recovery_interval()`` seconds:
   tasks whose worker died are run again;
-- ``advance the session count rollup`` (``checkout.rollup``) every ``ROLLUP_INTERVAL_SECONDS``.
+- ``advance the session count rollup`` (``checkout.rollup``) every ``ROLLUP_INTERVAL_SECONDS``;
+- purging expired ``Idempotency-Key`` records (``checkout.api.idempotency``) and pruning old
+  task results and ended callback deliveries (``checkout.upkeep``) every
+  ``UPKEEP_INTERVAL_SECONDS``.
 
 Several workers may run the same jobs: each job is safe to run concurrently.
 """
@@ -25,8 +28,10 @@ from django.db import DatabaseError, connections
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
+from checkout.api.idempotency import purge_expired_keys
 from checkout.rollup import advance_rollup
 from checkout.task_recovery import recover_lost_work, recovery_interval
+from checkout.upkeep import prune_finished_deliveries, prune_task_results
 
 logger = logging.getLogger("checkout.worker")
 
@@ -48,6 +53,15 @@ def periodic_jobs(backend_name: str) -> list[PeriodicJob]:
         ),
         PeriodicJob(
             "advance the session count rollup", settings.ROLLUP_INTERVAL_SECONDS, advance_rollup
+        ),
+        PeriodicJob(
+            "purge expired idempotency keys", settings.UPKEEP_INTERVAL_SECONDS, purge_expired_keys
+        ),
+        PeriodicJob("prune old task results", settings.UPKEEP_INTERVAL_SECONDS, prune_task_results),
+        PeriodicJob(
+            "prune ended callback deliveries",
+            settings.UPKEEP_INTERVAL_SECONDS,
+            prune_finished_deliveries,
         ),
     ]
 
