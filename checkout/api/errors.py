@@ -106,11 +106,11 @@ def _what_is_allowed(param: str, kind: str, expected: Expected | None) -> str:
         return f"Invalid {param}."
     if expected.is_key:
         return f"Each key of {param} must be {allowed}."
-    bounds = expected.constraints
-    if kind in {"too_short", "too_long"} and expected.is_list:
-        return f"Give between {bounds['min_length']} and {bounds['max_length']} {param}."
-    if kind == "too_long" and expected.is_object:
-        return f"Give at most {bounds['max_length']} keys in {param}."
+    low, high = expected.constraints.get("min_length"), expected.constraints.get("max_length")
+    if kind in {"too_short", "too_long"} and expected.is_list and None not in (low, high):
+        return f"Give between {low} and {high} {param}."
+    if kind == "too_long" and expected.is_object and high is not None:
+        return f"Give at most {high} keys in {param}."
     return f"{param} must be {allowed}."
 
 

@@ -3,6 +3,9 @@
 Types are strict (``"3"`` or ``3.0`` is not a quantity) and unknown fields are refused, so a
 typo in an integration fails loudly instead of being ignored. Bounds come from the services,
 which validate again: the schema only rejects what can never be valid.
+
+``expected_at`` reads back what the schema accepts at a place in a request (its type and its
+``ge``/``le``/``min_length``/``max_length``/pattern), so error messages say it in our words.
 """
 
 import enum
