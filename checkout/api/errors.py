@@ -12,10 +12,10 @@ from django.core.exceptions import DisallowedHost, RequestDataTooBig, Validation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views import defaults
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError
-from ninja.errors import ValidationError as NinjaValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationErrorContext
 from pydantic.alias_generators import to_camel
 
+from checkout.api.inputs import OWN_ERROR_TYPES, Expected, expected_at
 from checkout.api.schemas import ErrorDetail, ErrorObject, ErrorType
 from orgs.text import sentence_end
 
@@ -68,29 +68,50 @@ def _param_path(location: Sequence[Any]) -> str | None:
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part == "[key]":  # pydantic marks errors in a dict's keys this way
-            continue
         else:
             path += f".{part}" if path else str(part)
     return path or None
 
 
-def _from_pydantic(errors: list[dict[str, Any]]) -> ApiError:
-    first = errors[0]
-    source, *location = first["loc"]
+def _invalid_input(context: ValidationErrorContext) -> ApiError:
+    """A 400 for the first thing ninja's parsing refused, in our words, never pydantic's: it
+    names the parameter as the client sent it and says what is allowed there."""
+    model = context.model
+    error = context.pydantic_validation_error.errors(include_url=False)[0]
+    location = list(model.__ninja_flatten_map_reverse__.get(error["loc"], error["loc"]))
     # Body errors are located under the view's argument name; clients never see it.
-    if source == "body":
-        location = location[1:]
-    param = _param_path(location)
-    if first["type"] == "missing" and param is not None:
+    named = location[1:] if model.__ninja_param_source__ == "body" else location
+    if "[key]" in named:  # a key of an object (metadata's): the object is the parameter
+        named = named[: named.index("[key]") - 1]
+    param = _param_path(named)
+    if param is None:
+        return ApiError(400, code="body_invalid", message="The request body must be a JSON object.")
+    kind = error["type"]
+    if kind == "missing":
         return missing_parameter(param)
-    if first["type"] == "extra_forbidden":
-        code, message = "parameter_unknown", f"Unknown parameter: {param}."
-    elif param is None:
-        code, message = "body_invalid", "The request body must be a JSON object."
+    if kind == "extra_forbidden":
+        return ApiError(
+            400, code="parameter_unknown", param=param, message=f"Unknown parameter: {param}."
+        )
+    if kind in OWN_ERROR_TYPES:
+        message = f"Invalid {param}: {error['msg']}"
     else:
-        code, message = "parameter_invalid", sentence_end(f"Invalid {param}: {first['msg']}")
-    return ApiError(400, code=code, param=param, message=message)
+        message = _what_is_allowed(param, kind, expected_at(model, location))
+    return ApiError(400, code="parameter_invalid", param=param, message=sentence_end(message))
+
+
+def _what_is_allowed(param: str, kind: str, expected: Expected | None) -> str:
+    allowed = expected.in_words() if expected is not None else None
+    if allowed is None:
+        return f"Invalid {param}."
+    if expected.is_key:
+        return f"Each key of {param} must be {allowed}."
+    low, high = expected.constraints.get("min_length"), expected.constraints.get("max_length")
+    if kind in {"too_short", "too_long"} and expected.is_list and None not in (low, high):
+        return f"Give between {low} and {high} {param}."
+    if kind == "too_long" and expected.is_object and high is not None:
+        return f"Give at most {high} keys in {param}."
+    return f"{param} must be {allowed}."
 
 
 def missing_parameter(name: str, *alternatives: str) -> ApiError:
@@ -101,13 +122,20 @@ def missing_parameter(name: str, *alternatives: str) -> ApiError:
     )
 
 
+def invalid_parameter(param: str, message: str) -> ApiError:
+    """400 ``parameter_invalid``; the message names ``param`` as the client sent it."""
+    if param not in message:
+        message = f"Invalid {param}: {message}"
+    return ApiError(400, code="parameter_invalid", param=param, message=sentence_end(message))
+
+
 def _from_django_validation(error: ValidationError) -> ApiError:
     if hasattr(error, "error_dict"):
         field, messages = next(iter(error.message_dict.items()))
         param = {"payment_link": "paymentLinkId", "minutes": "extendExpiry"}.get(
             field, to_camel(field)
         )
-        return ApiError(400, code="parameter_invalid", param=param, message=messages[0])
+        return invalid_parameter(param, messages[0])
     return ApiError(400, code="parameter_invalid", message=error.messages[0])
 
 
@@ -124,7 +152,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
         return register
 
     handle(ApiError)(lambda exc: exc)
-    handle(NinjaValidationError)(lambda exc: _from_pydantic(exc.errors))
+    # ninja turns pydantic's errors into its own ValidationError, dropping the model that knows
+    # each field's bounds: build our error from the model instead (ninja raises what we return).
+    api.validation_error_from_error_contexts = lambda contexts: _invalid_input(contexts[0])
     handle(ValidationError)(_from_django_validation)
     handle(Http404)(lambda exc: not_found())
     handle(AuthenticationError)(

@@ -27,8 +27,11 @@ from checkout.api.errors import (
 )
 from checkout.api.idempotency import run_idempotently
 from checkout.api.inputs import (
+    CREATE_EXAMPLE,
     IDEMPOTENCY_KEY_PATTERN,
+    MAX_PAGE_SIZE,
     SESSION_ID_PATTERN,
+    UPDATE_EXAMPLE,
     CreateCheckoutSession,
     UpdateCheckoutSession,
 )
@@ -97,13 +100,21 @@ IdempotencyKey = Header(
     description="1–255 printable ASCII characters; replays the first response for 24 h.",
 )
 StatusFilter = Query(None, description="Only sessions in this status.")
-PageSize = Query(10, ge=1, le=100, description="How many sessions, 1–100.")
+PageSize = Query(10, ge=1, le=MAX_PAGE_SIZE, description=f"How many sessions, 1–{MAX_PAGE_SIZE}.")
 StartingAfter = Query(
     None,
     alias="startingAfter",
     pattern=SESSION_ID_PATTERN,
     description="The last session id of the previous page: the list continues after it.",
 )
+
+
+def body_example(example: dict) -> dict:
+    """``openapi_extra`` giving the request body an example: the docs page's "Try it out"
+    starts from it (Swagger UI prefers the media type's example to one built from the schema)."""
+    return {"requestBody": {"content": {JSON_CONTENT_TYPE: {"example": example}}}}
+
+
 SessionId = Path(..., description="A checkout session id, `cs_test_…` or `cs_live_…`.")
 
 
@@ -138,7 +149,8 @@ def _payment_link(api_key: ApiKey, link_id: str | None) -> PaymentLink | None:
             400,
             code="resource_missing",
             param="paymentLinkId",
-            message=f"No such payment link: {link_id!r}.",
+            message=f"No such payment link: paymentLinkId {link_id!r} is none of this account's "
+            f"{api_key.mode} mode payment links.",
         )
     return link
 
@@ -186,6 +198,7 @@ def _create(api_key: ApiKey, payload: CreateCheckoutSession) -> HttpResponse:
     "/checkout/sessions",
     response={201: CheckoutSessionObject, **ERRORS},
     operation_id="createCheckoutSession",
+    openapi_extra=body_example(CREATE_EXAMPLE),
     by_alias=True,
     summary="Create a checkout session",
     url_name="checkout-sessions",
@@ -233,7 +246,8 @@ def list_sessions(
                 400,
                 code="resource_missing",
                 param="startingAfter",
-                message=f"No such checkout session: {starting_after!r}.",
+                message=f"No such checkout session: startingAfter {starting_after!r} is none of "
+                f"this account's {request.auth.mode} mode sessions.",
             )
         cursor = Cursor.of(row)
     page = sessions.page(limit=limit, after=cursor)
@@ -284,6 +298,7 @@ def _extend(api_key: ApiKey, session_id: str, payload: UpdateCheckoutSession) ->
     "/checkout/sessions/{session_id}",
     response={200: CheckoutSessionObject, **ERRORS},
     operation_id="updateCheckoutSession",
+    openapi_extra=body_example(UPDATE_EXAMPLE),
     by_alias=True,
     summary="Extend a checkout session's expiry",
 )

@@ -1,10 +1,15 @@
 """Signed callbacks: a real receiver on 127.0.0.1 verifies them with the `standardwebhooks`
 package; failures are retried by the database task backend and recorded on the timeline."""
 
+import base64
+import hashlib
+import hmac
 import json
+import re
+import secrets
 import socket
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -14,9 +19,11 @@ from django_tasks_db.models import DBTaskResult
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from checkout.callbacks import enqueue_session_callback, sign
+from checkout.actors import Actor
+from checkout.callbacks import enqueue_session_callback, sign, signed_headers
 from checkout.choices import CallbackEvent, EventKind
-from checkout.models import CallbackDelivery
+from checkout.models import CallbackDelivery, CheckoutSession
+from checkout.services import extend_session_expiry
 from orgs.callback_urls import UnsafeCallbackUrl, check_callback_url, resolve_callback_address
 from orgs.models import Mode
 from orgs.public_addresses import IPV4_BLOCKS, IPV6_BLOCKS, Reach, is_public_address
@@ -57,19 +64,67 @@ def deliver_now(session, django_capture_on_commit_callbacks):
         return enqueue_in_transaction(session)
 
 
-def test_signature_matches_the_standard_webhooks_scheme():
-    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    expected = Webhook(secret).sign("msg_1", _timestamp(1700000000), '{"a":1}')
+# The test vector published with the Standard Webhooks specification (computed by neither our
+# code nor the library this suite verifies with).
+SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY = (
+    "msg_p5jXN8AQM9LWM0D4loKWxJek",
+    1614265330,
+    '{"test": 2432232314}',
+)
+SPEC_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+# v1, then the base64 of a 32-byte HMAC-SHA256: 43 characters and one "=" of padding.
+SIGNATURE_FORMAT = re.compile(r"v1,[A-Za-z0-9+/]{43}=")
 
-    assert sign(secret=secret, message_id="msg_1", timestamp=1700000000, body='{"a":1}') == (
-        expected
+
+def test_our_signature_is_the_standard_webhooks_test_vector():
+    assert (
+        sign(secret=SPEC_SECRET, message_id=SPEC_ID, timestamp=SPEC_TIMESTAMP, body=SPEC_BODY)
+        == SPEC_SIGNATURE
     )
 
 
-def _timestamp(seconds):
-    from datetime import UTC, datetime
+def test_our_signature_is_v1_and_the_base64_hmac_sha256_of_id_timestamp_body():
+    key = secrets.token_bytes(32)
+    secret = "whsec_" + base64.b64encode(key).decode()
+    body = '{"type":"checkout.session.completed","data":{"name":"Café ☕"}}'
 
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    signature = sign(secret=secret, message_id="msg_1", timestamp=1700000000, body=body)
+
+    digest = hmac.new(key, f"msg_1.1700000000.{body}".encode(), hashlib.sha256).digest()
+    assert SIGNATURE_FORMAT.fullmatch(signature)
+    assert signature == "v1," + base64.b64encode(digest).decode()
+
+
+def test_our_signed_headers_verify_and_any_tampering_does_not():
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    body = '{"type":"checkout.session.completed","data":{"id":"cs_test_1"}}'
+    now = int(time.time())
+
+    headers = signed_headers(secrets=[secret], message_id="msg_1", timestamp=now, body=body)
+
+    assert SIGNATURE_FORMAT.fullmatch(headers["webhook-signature"])
+    assert (headers["webhook-id"], headers["webhook-timestamp"]) == ("msg_1", str(now))
+    assert Webhook(secret).verify(body, headers) == json.loads(body)
+    for tampered_body, tampered_headers in [
+        (body.replace("cs_test_1", "cs_test_2"), headers),
+        (body, {**headers, "webhook-timestamp": str(now + 1)}),
+        (body, {**headers, "webhook-id": "msg_2"}),
+    ]:
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(tampered_body, tampered_headers)
+
+
+def test_with_two_secrets_each_signature_is_v1_and_each_secret_verifies():
+    new, old = ("whsec_" + base64.b64encode(secrets.token_bytes(24)).decode() for _ in "ab")
+    body, now = '{"a":1}', int(time.time())
+
+    headers = signed_headers(secrets=[new, old], message_id="msg_1", timestamp=now, body=body)
+
+    signatures = headers["webhook-signature"].split(" ")
+    assert len(signatures) == 2
+    assert all(SIGNATURE_FORMAT.fullmatch(signature) for signature in signatures)
+    assert Webhook(new).verify(body, headers) == Webhook(old).verify(body, headers)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -274,16 +329,32 @@ def test_no_callback_url_means_no_delivery(org):
     assert not CallbackDelivery.objects.exists()
 
 
-def test_payload_is_frozen_when_the_event_happens(org, django_capture_on_commit_callbacks):
-    session = make_session(org=org, callback_url="https://merchant.example.com/hooks")
+def test_the_delivered_payload_is_the_one_frozen_when_the_event_happened(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    session = make_session(org=org, callback_url=receiver.url, metadata={"orderRef": "A-1001"})
+    with django_capture_on_commit_callbacks(execute=False) as pending_deliveries:
+        frozen = enqueue_in_transaction(session, CallbackEvent.PAYMENT_FAILED).payload
+    before = json.loads(frozen)["data"]
 
-    with django_capture_on_commit_callbacks(execute=False):
-        delivery = enqueue_in_transaction(session, CallbackEvent.PAYMENT_FAILED)
+    # Between the event and its delivery the session moves on.
+    extend_session_expiry(session=session, minutes=30, actor=Actor.system())
+    CheckoutSession.objects.filter(pk=session.pk).update(
+        customer_email="someone.else@example.com", metadata={"orderRef": "B-2002"}
+    )
+    for deliver in pending_deliveries:
+        deliver()
 
-    payload = json.loads(delivery.payload)
-    assert payload["type"] == "checkout.session.payment_failed"
-    assert payload["data"]["callbackUrl"] == "https://merchant.example.com/hooks"
-    assert delivery.url == "https://merchant.example.com/hooks"
+    delivered = receiver.received[0].body
+    assert delivered == frozen
+    data = json.loads(delivered)["data"]
+    assert (data["customerEmail"], data["metadata"]) == (
+        "alice@example.com",
+        {"orderRef": "A-1001"},
+    )
+    assert data["expiresAt"] == before["expiresAt"]
+    session.refresh_from_db()
+    assert datetime.fromisoformat(data["expiresAt"]) < session.expires_at - timedelta(minutes=29)
 
 
 def test_unknown_event_types_are_refused(org):

@@ -13,7 +13,7 @@ from django.core import mail, signing
 from django.db import connection
 
 from checkout.models import Order
-from checkout.portal import PORTAL_SALT, PortalScope, portal_path, portal_url
+from checkout.portal import PORTAL_SALT, PortalScope, portal_path
 from checkout.services import LineItem
 from orgs.models import Mode
 from tests.factories import (
@@ -182,11 +182,26 @@ def test_token_of_an_unpaid_order_is_404(client):
     assert client.get(f"/portal/{token}").status_code == 404
 
 
-def test_receipt_email_links_to_the_absolute_portal_url(client, settings):
+def test_receipt_email_links_to_the_absolute_portal_url(
+    client, settings, django_capture_on_commit_callbacks
+):
     settings.SITE_URL = "https://pay.example.com"
-    session = paid_session(client)
+    session = session_ready_to_pay(
+        customer_email="ann@example.com", items=[LineItem("Grinder", 1, 9000)]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/checkout/{session.public_id}/pay", card_form_data())
 
-    assert portal_url(session.order, scope=ALL_ORDERS).startswith("https://pay.example.com/portal/")
+    [receipt] = mail.outbox
+    [text_link] = re.findall(r"\S*/portal/\S+", receipt.body)
+    [html_link] = re.findall(r'href="([^"]*/portal/[^"]*)"', receipt.alternatives[0].content)
+    portal = client.get(urlsplit(text_link).path)
+
+    assert text_link.startswith("https://pay.example.com/portal/")
+    assert html_link == text_link
+    assert portal.status_code == 200
+    assert f"Order #{session.order.number}" in portal.content.decode()
+    assert "Grinder" in portal.content.decode()
 
 
 def test_portal_page_queries_stay_flat_with_many_orders(client, django_assert_max_num_queries):

@@ -9,17 +9,29 @@ import pytest
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-# Playwright's sync API runs an event loop in the test thread; Django's async-safety check
-# would otherwise refuse the ORM calls our tests make to set up data.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def pytest_collection_modifyitems(items):
-    # This hook sees every collected test, not only this folder's: mark only the browser tests.
+    # This hook sees every collected test, not only this folder's (and runs after pytest-django
+    # has ordered them): mark only the browser tests, and run them last. Playwright's event loop
+    # stays in the test thread from the first browser test to the end of the session, and no
+    # other test may run beside it: Django's async-safety check would refuse its ORM calls, and
+    # turning the check off for them would hide real bugs.
     here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.browser)
+    browser_tests = [item for item in items if item.path.is_relative_to(here)]
+    for item in browser_tests:
+        item.add_marker(pytest.mark.browser)
+    items[:] = [item for item in items if not item.path.is_relative_to(here)] + browser_tests
+
+
+@pytest.fixture(scope="module", autouse=True)
+def allow_orm_calls_beside_playwrights_event_loop():
+    """Playwright's sync API runs an event loop in the test thread; Django's async-safety check
+    would otherwise refuse the ORM calls these tests make (setting up data, and pytest-django
+    flushing the database after each test, which is why this outlives every test's fixtures).
+    Only for the browser tests' modules (which run last): everywhere else the check stays on."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
 @pytest.fixture(scope="session")
