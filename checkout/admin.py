@@ -23,6 +23,7 @@ from checkout.models import (
 )
 from checkout.money import format_money
 from orgs.models import PaymentLink
+from orgs.services import save_payment_link, set_payment_links_active
 
 
 class DerivedStatusFilter(admin.SimpleListFilter):
@@ -314,6 +315,19 @@ class PaymentLinkAdmin(admin.ModelAdmin):
     readonly_fields = ["public_id", "created_at"]
     list_select_related = ["org"]
     autocomplete_fields = ["org"]
+
+    actions = ["deactivate_links", "reactivate_links"]
+
+    def save_model(self, request, obj: PaymentLink, form, change) -> None:
+        save_payment_link(link=obj)
+
+    @admin.action(description="Deactivate selected payment links")
+    def deactivate_links(self, request, queryset):
+        set_payment_links_active(links=queryset, active=False)
+
+    @admin.action(description="Reactivate selected payment links")
+    def reactivate_links(self, request, queryset):
+        set_payment_links_active(links=queryset, active=True)
 
     @admin.display(description="Unit price", ordering="unit_price")
     def price(self, link: PaymentLink) -> str:

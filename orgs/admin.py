@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from orgs.models import ApiKey, CallbackSecret, Membership, Mode, Organization
-from orgs.services import callback_secret_for, revoke_api_key
+from orgs.services import callback_secret_for, revoke_api_key, save_organization
 
 
 class MembershipInline(admin.TabularInline):
@@ -29,6 +29,9 @@ class OrganizationAdmin(admin.ModelAdmin):
     @admin.display(description="Live callback secret")
     def live_callback_secret(self, org: Organization) -> str:
         return self._callback_secret(org, Mode.LIVE)
+
+    def save_model(self, request, obj: Organization, form, change) -> None:
+        save_organization(org=obj)
 
     def _callback_secret(self, org: Organization, mode: str) -> str:
         if org.pk is None:

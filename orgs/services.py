@@ -1,9 +1,14 @@
-"""Writes for organizations: API keys and callback secrets."""
+"""Writes for organizations: checkout settings, payment links, API keys and callback secrets.
+
+The admin, the dashboard and management commands call these, so every field rule (currency
+codes, the callback URL SSRF rule, a price of at least one minor unit, no control characters
+in names) holds whichever door a change comes through."""
 
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from orgs.ids import new_public_id
@@ -13,8 +18,31 @@ from orgs.models import (
     CallbackSecret,
     Mode,
     Organization,
+    PaymentLink,
     hash_api_key,
 )
+
+
+def save_organization(*, org: Organization) -> Organization:
+    """Validate every field of ``org`` (ValidationError keyed by field), then save it."""
+    org.full_clean()
+    with transaction.atomic():
+        org.save()
+    return org
+
+
+def save_payment_link(*, link: PaymentLink) -> PaymentLink:
+    """Validate every field of ``link`` (ValidationError keyed by field), then save it."""
+    link.full_clean()
+    with transaction.atomic():
+        link.save()
+    return link
+
+
+def set_payment_links_active(*, links: QuerySet[PaymentLink], active: bool) -> int:
+    """Deactivate links (each then shows a clear page and creates nothing) or reactivate
+    them, in one statement; returns how many changed."""
+    return links.exclude(is_active=active).update(is_active=active)
 
 
 def create_api_key(

@@ -5,6 +5,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from orgs.models import PaymentLink
+from orgs.services import save_organization, save_payment_link, set_payment_links_active
 from tests.factories import OrganizationFactory, PaymentLinkFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +47,62 @@ def test_callback_urls_on_private_addresses_fail_validation_in_production(model,
         instance.full_clean(exclude=["org"])
 
     assert "non-public address" in refused.value.message_dict["callback_url"][0]
+
+
+def test_the_link_service_refuses_a_private_callback_url_and_saves_nothing(org, settings):
+    settings.CALLBACK_ALLOW_PRIVATE = False
+    link = PaymentLinkFactory.build(org=org, callback_url="http://[::127.0.0.1]/hooks")
+
+    with pytest.raises(ValidationError) as refused:
+        save_payment_link(link=link)
+
+    assert list(refused.value.message_dict) == ["callback_url"]
+    assert not PaymentLink.objects.exists()
+
+
+def test_the_settings_service_refuses_an_unknown_currency_and_saves_nothing(org):
+    org.currency = "DEM"
+    org.terms_url = "https://merchant.example.com/new-terms"
+
+    with pytest.raises(ValidationError) as refused:
+        save_organization(org=org)
+
+    assert list(refused.value.message_dict) == ["currency"]
+    org.refresh_from_db()
+    assert org.currency == "USD" and org.terms_url == "https://merchant.example.com/terms"
+
+
+def test_deactivating_links_is_one_statement_and_reactivating_undoes_it(
+    org, django_assert_num_queries
+):
+    links = [PaymentLinkFactory(org=org) for _ in range(3)]
+
+    with django_assert_num_queries(1):
+        changed = set_payment_links_active(links=PaymentLink.objects.filter(org=org), active=False)
+
+    assert changed == 3
+    assert not PaymentLink.objects.filter(is_active=True).exists()
+    set_payment_links_active(links=PaymentLink.objects.filter(pk=links[0].pk), active=True)
+    assert list(PaymentLink.objects.filter(is_active=True)) == [links[0]]
+
+
+def test_the_admin_saves_payment_links_through_the_service(admin_client, org, settings):
+    settings.CALLBACK_ALLOW_PRIVATE = False
+    page = admin_client.post(
+        "/admin/orgs/paymentlink/add/",
+        {
+            "org": org.pk,
+            "mode": "test",
+            "name": "Beans",
+            "unit_price": 2400,
+            "quantity": 1,
+            "callback_url": "http://10.0.0.1/hooks",
+            "is_active": "on",
+            "created_at_0": "2026-11-24",
+            "created_at_1": "10:00:00",
+        },
+    )
+
+    assert page.status_code == 200  # the form again, with the error
+    assert "non-public address" in page.text
+    assert not PaymentLink.objects.exists()
