@@ -430,24 +430,24 @@ def pay_with_a_test_card(client, session) -> None:
     client.post(f"/checkout/{session.public_id}/pay", {**card, "cvc": "123"})
 
 
-@pytest.mark.parametrize("page", ["", "/thank-you"])
-def test_receipt_pages_of_a_test_payment_say_no_real_money_was_charged(client, page):
+@pytest.mark.parametrize("receipt_path", ["", "/thank-you"])
+def test_receipt_pages_of_a_test_payment_say_no_real_money_was_charged(client, receipt_path):
     session = session_ready_to_pay()
     pay_with_a_test_card(client, session)
 
-    html = client.get(f"/checkout/{session.public_id}{page}").content.decode()
+    html = client.get(f"/checkout/{session.public_id}{receipt_path}").content.decode()
 
     assert "No real money was charged." in html
     assert "Test mode" in html
 
 
-@pytest.mark.parametrize("page", ["", "/thank-you"])
-def test_receipt_pages_of_a_live_payment_say_nothing_of_test_mode(client, settings, page):
+@pytest.mark.parametrize("receipt_path", ["", "/thank-you"])
+def test_receipt_pages_of_a_live_payment_say_nothing_of_test_mode(client, settings, receipt_path):
     settings.LIVE_PAYMENT_PROCESSOR = "checkout.processors.test.TestProcessor"
     session = session_ready_to_pay(mode=Mode.LIVE)
     pay_with_a_test_card(client, session)
 
-    html = client.get(f"/checkout/{session.public_id}{page}").content.decode()
+    html = client.get(f"/checkout/{session.public_id}{receipt_path}").content.decode()
 
     assert "Visa •••• 4242" in html
     assert "No real money" not in html and "Test mode" not in html
