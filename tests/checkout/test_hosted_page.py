@@ -11,9 +11,12 @@ from checkout.effective_settings import RequiredFieldSet
 from checkout.models import CheckoutSession, Order, TimelineEvent
 from checkout.services import LineItem
 from orgs.models import Mode
+from orgs.services import create_api_key
+from tests.checkout.api.client import SEED_BODY, ApiClient
 from tests.factories import (
     OrganizationFactory,
     PaymentLinkFactory,
+    card_form_data,
     expired_session,
     make_session,
     session_ready_to_pay,
@@ -496,3 +499,17 @@ def test_email_the_customer_typed_stays_editable(client):
     session.refresh_from_db()
     assert 'name="email" value="typed@example.com"' in html
     assert session.customer_email == "retyped@example.com"
+
+
+def test_api_keeps_reporting_the_customer_email_its_caller_gave(client, org):
+    api = ApiClient(create_api_key(org=org, mode=Mode.TEST)[1])
+    created = api.create({**SEED_BODY, "customerEmail": "jenny.rosen@example.com"}).json()
+
+    page = client.get(f"/checkout/{created['id']}").content.decode()
+    client.post(f"/checkout/{created['id']}/details", {"email": "mallory@example.com"})
+    client.post(f"/checkout/{created['id']}/pay", card_form_data())
+
+    reported = api.get(f"/v0/checkout/sessions/{created['id']}").json()
+    assert "jenny.rosen@example.com" in page and 'name="email"' not in page
+    assert reported["customerEmail"] == "jenny.rosen@example.com"
+    assert Order.objects.get().customer_email == "jenny.rosen@example.com"  # the receipt's too
