@@ -86,9 +86,15 @@ class DetailsForm(forms.Form):
         },
     )
 
-    def __init__(self, *args, required_fields: RequiredFieldSet, **kwargs):
+    def __init__(
+        self, *args, required_fields: RequiredFieldSet, email_fixed: bool = False, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.required_fields = required_fields
+        if email_fixed:
+            # Given by the merchant (API customerEmail): shown as text, and a disabled field
+            # takes its initial value whatever the request posts, so the customer can't change it.
+            self.fields["email"].disabled = True
         if required_fields.phone:
             self.fields["phone"] = _text("Phone", 40, "tel", inputmode="tel", type="tel")
         if required_fields.shipping_address:

@@ -5,6 +5,8 @@ the failed attempt count and the expiry time decide it, through
 ``CheckoutSessionQuerySet.with_status`` (one rule, in SQL, on the session's own columns).
 """
 
+from functools import cached_property
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -100,6 +102,11 @@ class Order(models.Model):
     @property
     def is_paid(self) -> bool:
         return self.payment_status == PaymentStatus.PAID
+
+    @property
+    def is_test_mode(self) -> bool:
+        """A test-mode order: nothing was (or will be) charged for real."""
+        return self.mode == Mode.TEST
 
 
 class OrderItem(models.Model):
@@ -253,6 +260,15 @@ class CheckoutSession(RequiredFields):
     @property
     def location(self) -> str:
         return " ".join(p for p in (self.customer_postal_code, self.customer_country) if p)
+
+    @cached_property
+    def email_given_by_merchant(self) -> bool:
+        """The merchant gave the customer's email when creating the session (the API's
+        ``customerEmail``): the hosted page shows it fixed and never changes it (as Stripe does).
+        Read from the ``session_created`` event, which records whether an email was given."""
+        return self.events.filter(
+            kind=EventKind.SESSION_CREATED, data__customer_email_given=True
+        ).exists()
 
 
 class SessionRollup(models.Model):

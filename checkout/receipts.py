@@ -18,49 +18,22 @@ from django.template.loader import render_to_string
 from checkout.actors import Actor
 from checkout.choices import EventKind
 from checkout.effective_settings import effective_settings
-from checkout.models import CheckoutSession, Order, TimelineEvent
-from checkout.money import format_money
+from checkout.models import CheckoutSession, TimelineEvent
 from checkout.portal import PortalScope, portal_path, portal_url
 from checkout.timeline import record_event
 
 logger = logging.getLogger(__name__)
 
 
-def line_items(order: Order, locale: str | None = None) -> list[dict]:
-    """The order's items with their amounts formatted for display."""
-    return [
-        {
-            "name": item.name,
-            "quantity": item.quantity,
-            "unit_price": format_money(item.unit_price, order.currency, locale),
-            "amount": format_money(item.amount, order.currency, locale),
-        }
-        for item in order.items.all()
-    ]
-
-
-def payment_method_label(brand: str, last4: str) -> str:
-    """``Visa •••• 4242``."""
-    names = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"}
-    name = names.get(brand, brand.title() if brand and brand != "unknown" else "Card")
-    return f"{name} •••• {last4}" if last4 else name
-
-
-def receipt_context(session: CheckoutSession, locale: str | None = None) -> dict:
-    """What a receipt page shows: merchant, order number, items, total, payment method, and a
+def receipt_context(session: CheckoutSession) -> dict:
+    """What a receipt page or email shows (the order, formatted by ``checkout_display``), and a
     link to this order's receipt (never to the customer's other orders: see checkout.portal)."""
-    order = session.order
     return {
         "session": session,
-        "order": order,
+        "order": session.order,
         "org": session.org,
-        "items": line_items(order, locale),
-        "total": format_money(order.amount_total, order.currency, locale),
-        "payment_method": payment_method_label(
-            order.payment_method_brand, order.payment_method_last4
-        ),
         "effective": effective_settings(session),
-        "receipt_link": portal_path(order, scope=PortalScope.ORDER),
+        "receipt_link": portal_path(session.order, scope=PortalScope.ORDER),
     }
 
 
@@ -74,8 +47,10 @@ def receipt_message(session: CheckoutSession) -> EmailMultiAlternatives:
         "portal_url": portal_url(session.order, scope=PortalScope.CUSTOMER),
     }
     order, org = session.order, session.org
+    # A test payment's receipt says so from the inbox on: nothing was charged for real.
+    test_mode = "[Test mode] " if order.is_test_mode else ""
     message = EmailMultiAlternatives(
-        subject=f"Your receipt from {org.name} [#{order.number}]",
+        subject=f"{test_mode}Your receipt from {org.name} [#{order.number}]",
         body=render_to_string("checkout/email/receipt.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.customer_email],

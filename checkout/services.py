@@ -279,6 +279,8 @@ def create_checkout_session(
                 "amount_total": order.amount_total,
                 "currency": order.currency,
                 "expires_at": session.expires_at.isoformat(),
+                # Given by the merchant: the hosted page shows it fixed (never its value here).
+                "customer_email_given": bool(customer_email),
             },
         )
         # The expiry callback comes from a task scheduled for expires_at (no cron).

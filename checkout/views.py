@@ -2,8 +2,11 @@
 and the customer portal.
 
 Every form works as a plain POST-redirect-GET; with HTMX the same views answer with the named
-partial of ``checkout/checkout_page.html`` that changed (``steps`` or ``card_step``).
+partial of ``checkout/checkout_page.html`` that changed (``steps`` or ``card_step``). Amounts,
+payment methods and the like are formatted in the templates (``checkout_display``).
 """
+
+from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -19,12 +22,11 @@ from checkout.choices import SessionSource
 from checkout.effective_settings import effective_settings, resolve_settings
 from checkout.forms import CardForm, DetailsForm
 from checkout.models import CheckoutSession
-from checkout.money import format_money
 from checkout.portal import PortalScope, portal_orders, read_portal_token
 from checkout.processors import processor_for_mode
 from checkout.processors.test import TEST_CARD_OUTCOMES, card_brand
-from checkout.receipts import line_items, payment_method_label, receipt_context
-from checkout.request_context import customer_context, customer_locale
+from checkout.receipts import receipt_context
+from checkout.request_context import customer_context
 from checkout.services import (
     PAYMENT_IN_PROGRESS_MESSAGE,
     CheckoutClosed,
@@ -56,6 +58,7 @@ CARD_STEP_OUTCOMES = (
     PaymentOutcomeKind.PROCESSOR_ERROR,
     PaymentOutcomeKind.IN_PROGRESS,
 )
+ALREADY_PAID_MESSAGE = "This order has already been paid. You have not been charged again."
 
 
 def _see_other(url: str) -> HttpResponseRedirect:
@@ -86,34 +89,27 @@ def success_redirect_url(session: CheckoutSession) -> str:
 
 
 def test_card_help() -> list[dict[str, str]]:
-    """The test cards and what each does, for the test-mode banner (from the processor)."""
+    """The test cards for the test-mode banner (from the processor): the brand a card pays
+    with, or what else it does."""
     cards = []
     for number, (code, decline_code) in TEST_CARD_OUTCOMES.items():
         grouped = " ".join(number[i : i + 4] for i in range(0, len(number), 4))
-        result = (
-            f"Succeeds ({payment_method_label(card_brand(number), '')})"
-            if not code
-            else f"Declined: {(decline_code or code).replace('_', ' ')}"
-        )
-        cards.append({"number": grouped, "result": result})
+        if not code:
+            cards.append({"number": grouped, "brand": card_brand(number)})
+        else:
+            result = f"Declined: {(decline_code or code).replace('_', ' ')}"
+            cards.append({"number": grouped, "result": result})
     cards.append({"number": "4242 4242 4242 4241", "result": "Invalid number (format error)"})
     return cards
 
 
 def _page_context(request: HttpRequest, session: CheckoutSession, **extra) -> dict:
-    order, locale = session.order, customer_locale(request)
-    settings = effective_settings(session)  # the one resolver: required fields, links
-    total = format_money(order.amount_total, order.currency, locale)
     return {
         "session": session,
-        "order": order,
+        "order": session.order,
         "org": session.org,
-        "effective": settings,
-        "items": line_items(order, locale),
-        "total": total,
-        "pay_label": f"Pay {total}",
-        "is_test_mode": session.mode == "test",
-        "test_cards": test_card_help() if session.mode == "test" else [],
+        "effective": effective_settings(session),  # the one resolver: required fields, links
+        "test_cards": test_card_help() if session.order.is_test_mode else [],
         "suggest_other_card": session.failed_attempts >= SUGGEST_OTHER_CARD_AFTER,
         **extra,
     }
@@ -124,6 +120,7 @@ def _details_form(session: CheckoutSession, data=None) -> DetailsForm:
         data,
         initial=DetailsForm.initial_from(session),
         required_fields=effective_settings(session).required_fields,
+        email_fixed=session.email_given_by_merchant,
     )
 
 
@@ -166,13 +163,15 @@ def _takes_payments(session: CheckoutSession) -> bool:
     )
 
 
-def _closed_page(request: HttpRequest, session: CheckoutSession, **extra) -> HttpResponse | None:
+def _closed_page(
+    request: HttpRequest, session: CheckoutSession, *, already_paid: bool = False
+) -> HttpResponse | None:
     """The page shown instead of the form when the session cannot take a payment."""
     if _takes_payments(session):
         return None
     if session.order.is_paid:
-        context = receipt_context(session, customer_locale(request))
-        return render(request, "checkout/receipt.html", {**context, **extra})
+        context = {**receipt_context(session), "already_paid": already_paid}
+        return render(request, "checkout/receipt.html", context)
     if not session.is_active:
         link = session.payment_link
         fresh_start = link if link is not None and link.is_active else None
@@ -210,6 +209,28 @@ def open_payment_link(request: HttpRequest, link_id: str) -> HttpResponse:
     return _see_other(reverse("checkout:session", args=[session.public_id]))
 
 
+def _post_only_step(view):
+    """A step of the hosted page that only takes POSTs (details, pay). A GET of its URL goes to
+    the session page (303) instead of a blank 405: after a no-JS form error the address bar
+    shows the step's URL, and reloading it from there, or a bookmark, is a GET."""
+    post_only = require_POST(view)
+
+    @wraps(view)
+    def step(request: HttpRequest, session_id: str) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            return _see_other(reverse("checkout:session", args=[session_id]))
+        return post_only(request, session_id)
+
+    return step
+
+
+def _already_paid(request: HttpRequest, session_id: str) -> HttpResponse:
+    """Paying a session paid meanwhile (another tab): nothing charged, and the receipt page says
+    so — after a 303 without JavaScript, after HX-Redirect with HTMX."""
+    messages.info(request, ALREADY_PAID_MESSAGE, extra_tags=PaymentOutcomeKind.ALREADY_PAID)
+    return _go_to(request, reverse("checkout:session", args=[session_id]))
+
+
 @never_cache
 @require_GET
 def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
@@ -217,11 +238,15 @@ def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _load_session(session_id)
     if session is None:
         return _not_found(request)
-    # The outcome of a no-JS payment that redirected here: its message, tagged with its kind.
+    if request.htmx and not _takes_payments(session):
+        # Closed meanwhile: the whole page reloads, and that request shows any message below.
+        return _go_to(request, request.path)
+    # The outcome of a payment that redirected here: its message, tagged with its kind.
     # Read (and so consumed) even when the page is closed by now, so it can't show up later.
     outcome = next(iter(messages.get_messages(request)), None)
-    if closed := _closed_page(request, session):
-        return _go_to(request, request.path) if request.htmx else closed
+    already_paid = outcome is not None and outcome.extra_tags == PaymentOutcomeKind.ALREADY_PAID
+    if closed := _closed_page(request, session, already_paid=already_paid):
+        return closed
     editing = request.GET.get("step") == "details" and session.details_provided_at is not None
     return _render_steps(
         request,
@@ -233,7 +258,7 @@ def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @never_cache
-@require_POST
+@_post_only_step
 def save_details(request: HttpRequest, session_id: str) -> HttpResponse:
     """Step 1: save email and required fields, then show the card step."""
     session = _load_session(session_id)
@@ -263,14 +288,16 @@ def save_details(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @never_cache
-@require_POST
+@_post_only_step
 def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     """Step 2: charge the card. Amount and currency come from the order, never the form."""
     closed_url = reverse("checkout:session", args=[session_id])
     session = _load_session(session_id)
     if session is None:
         return _not_found(request)
-    if closed := _closed_page(request, session, already_paid=True):
+    if session.order.is_paid:
+        return _already_paid(request, session_id)
+    if closed := _closed_page(request, session):
         return _go_to(request, closed_url) if request.htmx else closed
     if session.details_provided_at is None or missing_details(session):
         return _details_step_instead(request, session)
@@ -291,8 +318,8 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
         return _render_card_step(
             request, session, payment_message=outcome.message, payment_outcome=outcome.kind
         )
-    if outcome.kind == PaymentOutcomeKind.ALREADY_PAID and not request.htmx:
-        return _closed_page(request, _load_session(session_id), already_paid=True)
+    if outcome.kind == PaymentOutcomeKind.ALREADY_PAID:
+        return _already_paid(request, session_id)
     if outcome.kind == PaymentOutcomeKind.DETAILS_MISSING:
         return _details_step_instead(request, _load_session(session_id))
     # Expired or unavailable meanwhile: the session page explains which.
@@ -333,7 +360,7 @@ def thank_you(request: HttpRequest, session_id: str) -> HttpResponse:
         return _not_found(request)
     if not session.order.is_paid:
         return _see_other(reverse("checkout:session", args=[session_id]))
-    context = receipt_context(session, customer_locale(request))
+    context = receipt_context(session)
     return render(request, "checkout/receipt.html", {**context, "thank_you": True})
 
 
@@ -345,23 +372,11 @@ def portal(request: HttpRequest, token: str) -> HttpResponse:
     org = Organization.objects.filter(pk=access.org_id).first() if access else None
     if org is None:
         return _not_found(request)
-    locale = customer_locale(request)
-    orders = [
-        {
-            "order": order,
-            "items": line_items(order, locale),
-            "total": format_money(order.amount_total, order.currency, locale),
-            "payment_method": payment_method_label(
-                order.payment_method_brand, order.payment_method_last4
-            ),
-        }
-        for order in portal_orders(access)
-    ]
     effective = resolve_settings(org=org)
     context = {
         "org": org,
         "email": access.email,
-        "orders": orders,
+        "orders": portal_orders(access),
         "all_orders": access.scope == PortalScope.CUSTOMER,
         "effective": effective,
     }

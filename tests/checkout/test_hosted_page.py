@@ -11,9 +11,12 @@ from checkout.effective_settings import RequiredFieldSet
 from checkout.models import CheckoutSession, Order, TimelineEvent
 from checkout.services import LineItem
 from orgs.models import Mode
+from orgs.services import create_api_key
+from tests.checkout.api.client import SEED_BODY, ApiClient
 from tests.factories import (
     OrganizationFactory,
     PaymentLinkFactory,
+    card_form_data,
     expired_session,
     make_session,
     session_ready_to_pay,
@@ -89,6 +92,7 @@ def test_page_shows_merchant_items_total_test_cards_and_policies(client):
             LineItem(name="Espresso beans", quantity=2, unit_price=2400),
             LineItem(name="Grinder", quantity=1, unit_price=8900),
         ],
+        customer_email="",
     )
 
     response = client.get(f"/checkout/{session.public_id}")
@@ -170,7 +174,7 @@ def test_amounts_follow_the_customers_locale(client):
 def test_details_step_asks_for_email_and_each_effective_required_field(
     client, required, expected_labels
 ):
-    session = make_session(required_fields=required)
+    session = make_session(required_fields=required, customer_email="")
 
     html = client.get(f"/checkout/{session.public_id}").content.decode()
 
@@ -181,7 +185,9 @@ def test_details_step_asks_for_email_and_each_effective_required_field(
 def test_required_fields_or_merge_from_org_link_and_session(client):
     org = OrganizationFactory(require_phone=True)
     link = PaymentLinkFactory(org=org, require_location=True)
-    session = make_session(link=link, required_fields=RequiredFieldSet(shipping_address=True))
+    session = make_session(
+        link=link, required_fields=RequiredFieldSet(shipping_address=True), customer_email=""
+    )
 
     found = labels(client.get(f"/checkout/{session.public_id}").content.decode())
 
@@ -189,7 +195,9 @@ def test_required_fields_or_merge_from_org_link_and_session(client):
 
 
 def test_saving_details_records_which_fields_and_the_customers_context(client):
-    session = make_session(required_fields=RequiredFieldSet(phone=True, location=True))
+    session = make_session(
+        required_fields=RequiredFieldSet(phone=True, location=True), customer_email=""
+    )
 
     response = client.post(
         f"/checkout/{session.public_id}/details",
@@ -255,7 +263,7 @@ def test_details_errors_are_inline_and_save_nothing(client):
 
 
 def test_details_over_htmx_swap_in_the_card_step(client):
-    session = make_session()
+    session = make_session(customer_email="")
 
     response = client.post(
         f"/checkout/{session.public_id}/details",
@@ -283,7 +291,9 @@ def test_details_errors_over_htmx_come_back_inline_in_the_partial(client):
 
 
 def test_change_link_reopens_the_details_step_prefilled(client):
-    session = session_ready_to_pay(customer_email="hal@example.com")
+    session = session_ready_to_pay(customer_email="")
+    session.customer_email = "hal@example.com"  # typed by the customer in step 1
+    session.save(update_fields=["customer_email"])
 
     html = client.get(f"/checkout/{session.public_id}?step=details").content.decode()
 
@@ -394,3 +404,112 @@ def test_htmx_request_for_a_closed_session_reloads_the_whole_page(client):
     )
 
     assert response["HX-Redirect"] == f"/checkout/{session.public_id}"
+
+
+@pytest.mark.parametrize("step", ["details", "pay"])
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_opening_a_post_only_step_url_goes_to_the_session_page(client, step, method):
+    # A no-JS form error leaves /details or /pay in the address bar; reloading it is a GET.
+    session = make_session()
+
+    response = getattr(client, method)(f"/checkout/{session.public_id}/{step}")
+
+    assert response.status_code == 303
+    assert response["Location"] == f"/checkout/{session.public_id}"
+    assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("step", ["details", "pay"])
+def test_other_methods_on_a_step_url_are_still_refused(client, step):
+    session = make_session()
+
+    response = client.put(f"/checkout/{session.public_id}/{step}")
+
+    assert response.status_code == 405
+
+
+def pay_with_a_test_card(client, session) -> None:
+    card = {"number": "4242424242424242", "expiry": f"12/{(timezone.now().year + 2) % 100}"}
+    client.post(f"/checkout/{session.public_id}/pay", {**card, "cvc": "123"})
+
+
+@pytest.mark.parametrize("receipt_path", ["", "/thank-you"])
+def test_receipt_pages_of_a_test_payment_say_no_real_money_was_charged(client, receipt_path):
+    session = session_ready_to_pay()
+    pay_with_a_test_card(client, session)
+
+    html = client.get(f"/checkout/{session.public_id}{receipt_path}").content.decode()
+
+    assert "No real money was charged." in html
+    assert "Test mode" in html
+
+
+@pytest.mark.parametrize("receipt_path", ["", "/thank-you"])
+def test_receipt_pages_of_a_live_payment_say_nothing_of_test_mode(client, settings, receipt_path):
+    settings.LIVE_PAYMENT_PROCESSOR = "checkout.processors.test.TestProcessor"
+    session = session_ready_to_pay(mode=Mode.LIVE)
+    pay_with_a_test_card(client, session)
+
+    html = client.get(f"/checkout/{session.public_id}{receipt_path}").content.decode()
+
+    assert "Visa •••• 4242" in html
+    assert "No real money" not in html and "Test mode" not in html
+
+
+def test_email_given_by_the_merchant_is_shown_as_text_not_an_input(client):
+    session = make_session(customer_email="merchant-given@example.com")
+
+    html = client.get(f"/checkout/{session.public_id}").content.decode()
+
+    assert re.search(
+        r'<span class="field-label">Email</span>\s*'
+        r'<span class="field-fixed-value"[^>]*>merchant-given@example.com</span>',
+        html,
+    )
+    assert 'name="email"' not in html
+    assert "Continue to payment" in html
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_posted_email_cannot_replace_the_one_the_merchant_gave(client, htmx):
+    session = make_session(
+        customer_email="merchant-given@example.com",
+        required_fields=RequiredFieldSet(phone=True),
+    )
+
+    client.post(
+        f"/checkout/{session.public_id}/details",
+        {"email": "someone-else@example.com", "phone": "+1 415 555 0100"},
+        headers={"HX-Request": "true"} if htmx else {},
+    )
+
+    session.refresh_from_db()
+    assert session.customer_email == "merchant-given@example.com"
+    assert session.customer_phone == "+1 415 555 0100"  # the rest of the step is saved
+    assert session.details_provided_at is not None
+
+
+def test_email_the_customer_typed_stays_editable(client):
+    session = make_session(customer_email="")
+    client.post(f"/checkout/{session.public_id}/details", {"email": "typed@example.com"})
+
+    html = client.get(f"/checkout/{session.public_id}?step=details").content.decode()
+    client.post(f"/checkout/{session.public_id}/details", {"email": "retyped@example.com"})
+
+    session.refresh_from_db()
+    assert 'name="email" value="typed@example.com"' in html
+    assert session.customer_email == "retyped@example.com"
+
+
+def test_api_keeps_reporting_the_customer_email_its_caller_gave(client, org):
+    api = ApiClient(create_api_key(org=org, mode=Mode.TEST)[1])
+    created = api.create({**SEED_BODY, "customerEmail": "jenny.rosen@example.com"}).json()
+
+    page = client.get(f"/checkout/{created['id']}").content.decode()
+    client.post(f"/checkout/{created['id']}/details", {"email": "mallory@example.com"})
+    client.post(f"/checkout/{created['id']}/pay", card_form_data())
+
+    reported = api.get(f"/v0/checkout/sessions/{created['id']}").json()
+    assert "jenny.rosen@example.com" in page and 'name="email"' not in page
+    assert reported["customerEmail"] == "jenny.rosen@example.com"
+    assert Order.objects.get().customer_email == "jenny.rosen@example.com"  # the receipt's too

@@ -1,6 +1,7 @@
 """Paying on the hosted page: declines are attempts, format errors are not, success pays the
 order exactly once, sends the receipt after commit and never loses a payment to the mail server."""
 
+import re
 import smtplib
 
 import pytest
@@ -10,8 +11,11 @@ from django.test import Client
 from django.utils.html import escape
 
 from checkout.choices import EventKind, PaymentStatus
+from checkout.forms import CardForm
 from checkout.models import CheckoutSession, TimelineEvent
 from checkout.processors.test import CUSTOMER_MESSAGES, TestProcessor
+from checkout.request_context import CustomerContext
+from checkout.services import pay_checkout_session
 from orgs.models import Mode
 from tests.factories import (
     OrganizationFactory,
@@ -104,6 +108,12 @@ def test_decline_increments_failed_attempts_once_and_records_its_code(
     assert callbacks == [(session.public_id, "checkout.session.payment_failed")]
 
 
+def alert_text(html: str) -> str:
+    """The words of the page's alert, tags and spacing dropped."""
+    [alert] = re.findall(r'<div class="alert[^"]*" role="alert"[^>]*>(.*?)</div>', html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", alert).split())
+
+
 def test_second_decline_counts_as_attempt_two_and_suggests_another_card(client):
     session = session_ready_to_pay()
 
@@ -113,11 +123,30 @@ def test_second_decline_counts_as_attempt_two_and_suggests_another_card(client):
     session.refresh_from_db()
     assert session.failed_attempts == 2
     assert [e.data["attempt"] for e in events(session, EventKind.PAYMENT_FAILED)] == [1, 2]
-    assert "Try a different card" not in first.content.decode()
-    assert "Try a different card" in second.content.decode()
+    assert "Payment declined again" not in first.content.decode()
+    assert "Payment declined again" in second.content.decode()
     reloaded = client.get(f"/checkout/{session.public_id}").content.decode()
     assert "Try a different card" in reloaded
     assert "Your card has insufficient funds" not in reloaded  # the decline was shown once
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_second_decline_says_try_another_card_once(client, htmx):
+    session = session_ready_to_pay()
+    pay(client, session, number="4000 0000 0000 0002", follow=True)
+
+    second = client.post(
+        f"/checkout/{session.public_id}/pay",
+        card_form_data(number="4000 0000 0000 0002"),
+        headers={"HX-Request": "true"} if htmx else {},
+        follow=not htmx,
+    )
+
+    alert = alert_text(second.content.decode())
+    assert alert == (
+        "Payment declined again Your card was declined. Try another card or contact your bank."
+    )
+    assert len(re.findall(r"try (?:a different|another) card", alert, re.I)) == 1
 
 
 @pytest.mark.parametrize(
@@ -201,7 +230,7 @@ def test_receipt_email_is_sent_after_commit_with_html_and_text(
     order = session.order
     order.refresh_from_db()
     assert receipt.to == ["carol@example.com"]
-    assert receipt.subject == f"Your receipt from Bean There Coffee [#{order.number}]"
+    assert receipt.subject == f"[Test mode] Your receipt from Bean There Coffee [#{order.number}]"
     html = receipt.alternatives[0].content
     for body in (receipt.body, html):
         assert "Bean There Coffee" in body
@@ -235,10 +264,61 @@ def test_paying_a_paid_session_again_charges_nothing_and_shows_already_paid(clie
     session = session_ready_to_pay()
     pay(client, session)
 
-    again = pay(client, session, number="5555 5555 5555 4444")
+    again = pay(client, session, number="5555 5555 5555 4444", follow=True)
 
+    # Post-redirect-get: reloading the receipt never resubmits the card.
+    assert again.redirect_chain == [(f"/checkout/{session.public_id}", 303)]
     assert again.status_code == 200
     assert "already been paid" in again.content.decode()
+    assert len(charges) == 1
+    assert len(events(session, EventKind.PAYMENT_SUCCEEDED)) == 1
+    reloaded = client.get(f"/checkout/{session.public_id}").content.decode()
+    assert "This order is paid" in reloaded and "already been paid" not in reloaded
+
+
+def test_paying_a_paid_session_over_htmx_shows_already_paid_too(client, charges):
+    session = session_ready_to_pay()
+    pay(client, session)
+
+    again = client.post(
+        f"/checkout/{session.public_id}/pay",
+        card_form_data(number="5555 5555 5555 4444"),
+        headers={"HX-Request": "true"},
+    )
+    # htmx follows HX-Redirect with a full page load.
+    page = client.get(again["HX-Redirect"])
+
+    assert again["HX-Redirect"] == f"/checkout/{session.public_id}"
+    assert "already been paid" in page.content.decode()
+    assert len(charges) == 1
+    assert len(events(session, EventKind.PAYMENT_SUCCEEDED)) == 1
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_paying_in_a_tab_that_lost_the_race_shows_already_paid(client, charges, monkeypatch, htmx):
+    # This tab's page was unpaid; the other tab's payment commits before this one takes the lock.
+    session = session_ready_to_pay()
+
+    def other_tab_pays_first(**kwargs):
+        other_tab = CardForm(card_form_data(number="5555 5555 5555 4444"))
+        assert other_tab.is_valid()
+        paid = pay_checkout_session(
+            session=session, card=other_tab.card_details(), context=CustomerContext()
+        )
+        assert paid.succeeded
+        return pay_checkout_session(**kwargs)
+
+    monkeypatch.setattr("checkout.views.pay_checkout_session", other_tab_pays_first)
+
+    response = client.post(
+        f"/checkout/{session.public_id}/pay",
+        card_form_data(),
+        headers={"HX-Request": "true"} if htmx else {},
+    )
+
+    next_url = response["HX-Redirect"] if htmx else response["Location"]
+    assert next_url == f"/checkout/{session.public_id}"
+    assert "already been paid" in client.get(next_url).content.decode()
     assert len(charges) == 1
     assert len(events(session, EventKind.PAYMENT_SUCCEEDED)) == 1
 

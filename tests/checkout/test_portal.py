@@ -272,3 +272,23 @@ def test_portal_matches_the_stored_address_exactly_on_postgres(client):
 
     assert "Sticker" in html
     assert "Ring" not in html
+
+
+def test_portal_receipts_of_test_payments_say_no_real_money_was_charged(client):
+    org = OrganizationFactory()
+    first = paid_session(client, org=org, customer_email="ann@example.com")
+    paid_session(client, org=org, customer_email="ann@example.com")
+
+    html = client.get(portal_path(first.order, scope=ALL_ORDERS)).content.decode()
+
+    assert html.count("No real money was charged.") == 2  # on each receipt
+
+
+def test_portal_receipts_of_live_payments_say_nothing_of_test_mode(client, settings):
+    settings.LIVE_PAYMENT_PROCESSOR = "checkout.processors.test.TestProcessor"
+    session = paid_session(client, mode=Mode.LIVE)
+
+    html = client.get(portal_path(session.order, scope=ALL_ORDERS)).content.decode()
+
+    assert "Visa •••• 4242" in html
+    assert "No real money" not in html and "Test mode" not in html

@@ -1,4 +1,5 @@
-"""Every receipt failure reaches the session's timeline as ``receipt_failed`` with its error,
+"""Receipt emails: a test payment's receipt says it is a test, in the subject, the HTML and the
+text. Every receipt failure reaches the session's timeline as ``receipt_failed`` with its error,
 never as an exception nobody sees: an address the mail library cannot encode, a line break in
 the org name (the subject is a header: no injection), and errors nobody expected."""
 
@@ -7,8 +8,8 @@ from django.core import mail
 
 from checkout.choices import EventKind
 from checkout.models import Order, TimelineEvent
-from checkout.receipts import send_receipt_task
-from orgs.models import Organization
+from checkout.receipts import receipt_message, send_receipt_task
+from orgs.models import Mode, Organization
 from tests.factories import make_session
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +20,29 @@ LONG_LABEL_EMAIL = "a@" + "é" * 60 + ".com"  # the label is 124 octets once pun
 def receipt_events(session) -> list[TimelineEvent]:
     kinds = [EventKind.RECEIPT_SENT, EventKind.RECEIPT_FAILED]
     return list(TimelineEvent.objects.filter(session=session, kind__in=kinds))
+
+
+def test_receipt_email_of_a_test_payment_says_no_real_money_was_charged():
+    session = make_session(paid=True)
+
+    receipt = receipt_message(session)
+
+    html = receipt.alternatives[0].content
+    assert receipt.subject.startswith("[Test mode] Your receipt from ")
+    assert receipt.body.startswith("Test mode — no real money was charged.\n")
+    assert "Test mode — no real money was charged." in html
+    assert html.index("no real money") < html.index("<h1>")  # above everything else
+
+
+def test_receipt_email_of_a_live_payment_says_nothing_of_test_mode():
+    session = make_session(mode=Mode.LIVE, paid=True)
+
+    receipt = receipt_message(session)
+
+    assert receipt.subject.startswith("Your receipt from ")
+    for body in (receipt.body, receipt.alternatives[0].content):
+        assert "Receipt from" in body
+        assert "Test mode" not in body and "no real money" not in body
 
 
 def test_receipt_to_an_address_that_fails_idna_is_recorded_as_failed():

@@ -145,3 +145,39 @@ def test_expired_checkout_offers_a_fresh_start_in_the_browser(
     expect(page.get_by_label("Email")).to_be_visible()
     # Chromium logs every document answered with an error status; the 410 is the point here.
     assert [e for e in console_errors if "status of 410" not in e] == []
+
+
+def test_focus_follows_each_htmx_step_for_keyboard_users(
+    transactional_db, live_server, page, screenshot, console_errors
+):
+    page.set_viewport_size({"width": 1280, "height": 860})
+    link = PaymentLinkFactory(org=OrganizationFactory(name="Bean There Coffee"), unit_price=2400)
+    page.goto(f"{live_server.url}/pay/{link.public_id}")
+
+    # Details, submitted from the keyboard: focus moves to the card step's heading.
+    page.get_by_label("Email").fill("grace@example.com")
+    page.keyboard.press("Enter")
+    card_heading = page.locator("#card-step").get_by_role("heading", name="Payment")
+    expect(card_heading).to_be_focused()
+    screenshot("checkout-focus-1-card-step")
+
+    # A card format error: focus moves to the invalid field.
+    page.get_by_label("Card number").fill("4242 4242 4242 4241")
+    page.get_by_label("Expiry").fill(EXPIRY)
+    page.get_by_label("CVC").fill("123")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Your card number is invalid.")).to_be_visible()
+    expect(page.get_by_label("Card number")).to_be_focused()
+    screenshot("checkout-focus-2-invalid-field")
+
+    # A decline has no invalid field: focus moves to the alert that says why.
+    page.get_by_label("Card number").fill("4000 0000 0000 0002")
+    page.get_by_label("CVC").fill("123")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_be_focused()
+    screenshot("checkout-focus-3-declined")
+
+    # "Change" reopens the details step: focus moves to its heading.
+    page.get_by_role("link", name="Change").click()
+    expect(page.get_by_role("heading", name="Your details")).to_be_focused()
+    assert console_errors == []

@@ -1,0 +1,75 @@
+"""The display vocabulary of checkout data: one way to show money, a payment method, a session's
+status and a timeline event, on every page and email that shows them (hosted pages, receipts,
+the portal, the dashboard).
+
+``{% load checkout_display %}``, then::
+
+    {% money order.amount_total order.currency %}                      $75.00
+    {{ order.payment_method_brand|payment_method:order.payment_method_last4 }}   Visa •••• 4242
+    {{ session.status|status_badge }}           <span class="badge badge--failed">Failed</span>
+    {{ event|event_label }}                     Payment failed (insufficient_funds)
+"""
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from checkout.choices import EventKind, SessionStatus
+from checkout.money import format_money
+from checkout.request_context import customer_locale
+
+register = template.Library()
+
+# Card networks by the brand our processors report (processors.base.ChargeResult.brand).
+CARD_BRAND_NAMES = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "jcb": "JCB",
+    "diners": "Diners Club",
+    "unionpay": "UnionPay",
+}
+
+
+@register.simple_tag(takes_context=True)
+def money(context, amount: int, currency: str, locale: str | None = None) -> str:
+    """An amount in minor units, in the currency's own exponent (USD 2, JPY 0, KWD 3) and the
+    locale of the request's Accept-Language; without a request (an email), ``locale`` or en_US."""
+    if locale is None and (request := context.get("request")) is not None:
+        locale = customer_locale(request)
+    return format_money(amount, currency, locale)
+
+
+@register.filter
+def payment_method(brand: str, last4: str = "") -> str:
+    """``"visa"|payment_method:"4242"`` → ``Visa •••• 4242``; no brand is "Card"."""
+    brand = str(brand or "")
+    name = CARD_BRAND_NAMES.get(brand, brand.title() if brand and brand != "unknown" else "Card")
+    return f"{name} •••• {last4}" if last4 else name
+
+
+@register.filter
+def status_badge(status: str) -> SafeString:
+    """A SessionStatus value as a small badge:
+    ``<span class="badge badge--failed">Failed</span>``."""
+    try:
+        status = SessionStatus(status)
+    except ValueError:
+        return format_html('<span class="badge">{}</span>', status)
+    return format_html('<span class="badge badge--{}">{}</span>', status.value, status.label)
+
+
+@register.filter
+def event_label(event) -> str:
+    """A timeline event (or its kind) in words; a failed payment names its decline code:
+    ``Payment failed (insufficient_funds)``."""
+    kind = getattr(event, "kind", event)
+    try:
+        kind = EventKind(kind)
+    except ValueError:
+        return str(kind)
+    data = getattr(event, "data", None) or {}
+    if kind == EventKind.PAYMENT_FAILED and (code := data.get("decline_code") or data.get("code")):
+        return f"{kind.label} ({code})"
+    return kind.label
