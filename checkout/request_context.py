@@ -3,6 +3,7 @@ device type from the User-Agent, and the locale amounts are shown in."""
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 from babel.core import Locale, UnknownLocaleError
 from django.conf import settings
@@ -73,8 +74,13 @@ def customer_context(request: HttpRequest) -> CustomerContext:
 
 
 def customer_locale(request: HttpRequest) -> str:
-    """The first Accept-Language entry babel knows (amounts follow the customer's locale)."""
-    header = request.headers.get("Accept-Language", "")
+    """The first Accept-Language entry babel knows (amounts follow the customer's locale),
+    parsed once per header value."""
+    return _locale_of(request.headers.get("Accept-Language", ""))
+
+
+@lru_cache(maxsize=256)
+def _locale_of(header: str) -> str:
     if len(header) > ACCEPT_LANGUAGE_MAX_LENGTH:
         return DEFAULT_LOCALE
     for entry in header.split(","):

@@ -6,7 +6,7 @@ partial of ``checkout/checkout_page.html`` that changed (``steps`` or ``card_ste
 payment methods and the like are formatted in the templates (``checkout_display``).
 """
 
-from functools import wraps
+from functools import cache, wraps
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -88,9 +88,10 @@ def success_redirect_url(session: CheckoutSession) -> str:
     return reverse("checkout:thank_you", args=[session.public_id])
 
 
-def test_card_help() -> list[dict[str, str]]:
+@cache
+def test_card_help() -> tuple[dict[str, str], ...]:
     """The test cards for the test-mode banner (from the processor): the brand a card pays
-    with, or what else it does."""
+    with, or what else it does. Computed once per process."""
     cards = []
     for number, (code, decline_code) in TEST_CARD_OUTCOMES.items():
         grouped = " ".join(number[i : i + 4] for i in range(0, len(number), 4))
@@ -100,7 +101,7 @@ def test_card_help() -> list[dict[str, str]]:
             result = f"Declined: {(decline_code or code).replace('_', ' ')}"
             cards.append({"number": grouped, "result": result})
     cards.append({"number": "4242 4242 4242 4241", "result": "Invalid number (format error)"})
-    return cards
+    return tuple(cards)
 
 
 def _page_context(request: HttpRequest, session: CheckoutSession, **extra) -> dict:
