@@ -18,6 +18,7 @@ from checkout.processors import CardDetails
 from checkout.processors.test import card_brand
 from checkout.services import CUSTOMER_DETAIL_FIELDS
 from orgs.emails import canonical_email
+from orgs.text import validate_no_control_characters
 
 # CLDR territories that are not ISO 3166-1 countries (Kosovo's XK stays: card networks use it).
 NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "ZZ"}
@@ -49,6 +50,8 @@ def _text(label: str, max_length: int, autocomplete: str, *, required: bool = Tr
         label=label,
         max_length=max_length,
         required=required,
+        # Shown in the dashboard, CSV exports and on labels: one line, nothing that reorders it.
+        validators=[validate_no_control_characters],
         widget=forms.TextInput(attrs={"autocomplete": autocomplete, **attrs}),
     )
 

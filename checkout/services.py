@@ -43,11 +43,9 @@ from orgs.callback_urls import validate_callback_url
 from orgs.currencies import is_known_currency
 from orgs.emails import canonical_email
 from orgs.ids import new_public_id
-from orgs.models import Mode, Organization, PaymentLink
+from orgs.models import MAX_QUANTITY, MAX_UNIT_PRICE, Mode, Organization, PaymentLink
 
 MAX_ITEMS = 100
-MAX_QUANTITY = 10_000
-MAX_UNIT_PRICE = 10**10  # minor units; keeps any total far inside a 64-bit integer
 # The smallest total a session may charge, in minor units of any currency: one cent, one yen.
 # A single item may be free (a gift in the box), but a checkout that charges nothing is not one.
 MIN_AMOUNT_TOTAL = 1

@@ -54,7 +54,9 @@ def resolve_callback_address(url: str) -> str:
         # One private answer is enough to refuse: DNS may hand out the others next time.
         if refused:
             raise UnsafeCallbackUrl(
-                f"{host} resolves to a non-public address ({refused[0]}); "
+                # Which address is not said: that would answer DNS questions about private
+                # networks to whoever submits a URL.
+                f"{host} resolves to a non-public address; "
                 "callbacks to private networks are disabled (CALLBACK_ALLOW_PRIVATE)."
             )
     return addresses[0]

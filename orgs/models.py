@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -19,6 +19,10 @@ from orgs.currencies import validate_currency_code
 from orgs.emails import validate_deliverable_email
 from orgs.ids import new_public_id
 from orgs.text import validate_no_control_characters
+
+# Bounds of one line item, for payment links here and every checkout (checkout.services).
+MAX_QUANTITY = 10_000
+MAX_UNIT_PRICE = 10**10  # minor units; keeps any total far inside a 64-bit integer
 
 
 class Mode(models.TextChoices):
@@ -103,14 +107,18 @@ class PaymentLink(RequiredFields):
         Organization, on_delete=models.CASCADE, related_name="payment_links", db_index=False
     )
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.TEST)
-    name = models.CharField(max_length=200)
+    # Becomes the order's line item name: one line, like an organization's name.
+    name = models.CharField(max_length=200, validators=[validate_no_control_characters])
     description = models.TextField(blank=True)
     unit_price = models.BigIntegerField(
-        # A link that charges nothing is not a checkout (a total below one minor unit).
-        validators=[MinValueValidator(1)],
+        # A link that charges nothing is not a checkout (a total below one minor unit); one
+        # priced above what a checkout accepts could never be opened.
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_UNIT_PRICE)],
         help_text="In the currency's minor unit (cents); at least 1.",
     )
-    quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    quantity = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_QUANTITY)]
+    )
     currency = models.CharField(
         max_length=3,
         blank=True,

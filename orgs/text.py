@@ -8,12 +8,18 @@ from django.core.exceptions import ValidationError
 # Cc: C0/C1 controls (NUL, CR, LF, TAB, ESC …); Cs: lone surrogates (PostgreSQL cannot store
 # them); Zl/Zp: the Unicode line and paragraph separators, which break a line as LF does.
 CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Bidirectional embeddings, overrides and isolates: they reorder what follows on screen, so a
+# name could display as something it is not ("Acme" + U+202E + "oC").
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 SENTENCE_ENDINGS = (".", "!", "?", "…")
 
 
 def has_control_characters(value: str) -> bool:
     """Whether ``value`` holds a character that breaks a line, a header or storage."""
-    return any(unicodedata.category(character) in CONTROL_CATEGORIES for character in value)
+    return any(
+        unicodedata.category(character) in CONTROL_CATEGORIES or character in BIDI_CONTROLS
+        for character in value
+    )
 
 
 def validate_no_control_characters(value: str) -> None:
@@ -36,6 +42,4 @@ def sentence_end(text: str) -> str:
 
 def one_line(value: str) -> str:
     """``value`` on one line: control characters become spaces, each run of spaces one space."""
-    return " ".join(
-        "".join(" " if unicodedata.category(c) in CONTROL_CATEGORIES else c for c in value).split()
-    )
+    return " ".join("".join(" " if has_control_characters(c) else c for c in value).split())

@@ -247,3 +247,26 @@ def test_card_step_survives_hostile_input(requirement, htmx, data):
     session.order.refresh_from_db()
     event("paid" if session.order.is_paid else "declined" if session.failed_attempts else "form")
     assert_safe(response, browser)
+
+
+@pytest.mark.parametrize(
+    "value", ["Eve\r\nBcc: x@evil.example", "1 Main\u202eSt", "\x1b[31mred", "\x7fCity"]
+)
+def test_details_form_refuses_control_and_bidi_characters_in_any_text_field(value):
+    for field in ("shipping_name", "shipping_line1", "shipping_city", "shipping_state"):
+        data = {
+            "email": "jenny@example.com",
+            "phone": "+1 415 555 0100",
+            "country": "US",
+            "postal_code": "94107",
+            "shipping_name": "Jenny Rosen",
+            "shipping_line1": "1 Market Street",
+            "shipping_city": "San Francisco",
+            "shipping_postal_code": "94107",
+            "shipping_country": "US",
+            field: value,
+        }
+        form = DetailsForm(data, required_fields=EVERYTHING_REQUIRED)
+
+        assert not form.is_valid()
+        assert list(form.errors) == [field]

@@ -106,3 +106,33 @@ def test_the_admin_saves_payment_links_through_the_service(admin_client, org, se
     assert page.status_code == 200  # the form again, with the error
     assert "non-public address" in page.text
     assert not PaymentLink.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Beans\r\nBcc: x@evil.example"),
+        ("name", "Beans\u202e"),
+        ("unit_price", 10**10 + 1),
+        ("quantity", 10_001),
+    ],
+)
+def test_a_link_a_checkout_would_refuse_cannot_be_saved(org, field, value):
+    link = PaymentLinkFactory.build(org=org, **{field: value})
+
+    with pytest.raises(ValidationError) as refused:
+        save_payment_link(link=link)
+
+    assert list(refused.value.message_dict) == [field]
+
+
+def test_the_ssrf_refusal_does_not_say_which_private_address_a_name_has(settings):
+    settings.CALLBACK_ALLOW_PRIVATE = False
+    link = PaymentLinkFactory.build(callback_url="http://localhost/hooks")
+
+    with pytest.raises(ValidationError) as refused:
+        link.full_clean(exclude=["org"])
+
+    message = refused.value.message_dict["callback_url"][0]
+    assert "non-public address" in message
+    assert "127.0.0.1" not in message and "::1" not in message

@@ -23,7 +23,9 @@ def test_sentence_end_adds_a_period_only_when_the_text_does_not_end_one(text, se
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["Acme\r\nBcc: all@example.com", "Acme\tCoffee", "Acme\u2028Co"])
+@pytest.mark.parametrize(
+    "name", ["Acme\r\nBcc: all@example.com", "Acme\tCoffee", "Acme\u2028Co", "Acme\u202eoC"]
+)
 def test_organization_names_with_control_characters_are_refused(name):
     org = OrganizationFactory.build(name=name, slug="acme")
 
