@@ -18,6 +18,7 @@ from checkout import services
 from checkout.choices import EventKind, PaymentStatus
 from checkout.models import CheckoutSession, Order, TimelineEvent
 from checkout.processors.test import TestProcessor
+from tests.concurrency import at_once
 from tests.factories import card_form_data, session_ready_to_pay
 
 THREADS = 10
@@ -52,28 +53,7 @@ def payment_events(session) -> list[TimelineEvent]:
 
 def submit_at_once(url: str, data: dict) -> list:
     """POST ``data`` to ``url`` from THREADS browsers released at the same instant."""
-    start = threading.Barrier(THREADS)
-    responses: list = []
-    errors: list[BaseException] = []
-
-    def one_browser():
-        try:
-            browser = Client()
-            start.wait()
-            responses.append(browser.post(url, data))
-        except BaseException as error:  # surfaced below; a thread must not die silently
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=one_browser) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
-    assert len(responses) == THREADS
-    return responses
+    return at_once(lambda: Client().post(url, data), threads=THREADS)
 
 
 @pytest.mark.postgres

@@ -2,7 +2,6 @@
 by ``manage.py callback_secret``."""
 
 import base64
-import threading
 import time
 from datetime import timedelta
 from io import StringIO
@@ -15,6 +14,7 @@ from django.utils import timezone
 
 from orgs.models import CallbackSecret, CallbackSecretQuerySet, Mode
 from orgs.services import callback_secret_for, callback_signing_secrets, rotate_callback_secret
+from tests.concurrency import at_once
 from tests.factories import OrganizationFactory, signing_secret
 
 
@@ -67,27 +67,10 @@ def test_concurrent_first_uses_all_get_the_one_secret_created(monkeypatch):
         return found
 
     monkeypatch.setattr(CallbackSecretQuerySet, "first", slow_first)
-    start = threading.Barrier(threads_count)
-    secrets: list[str] = []
-    errors: list[BaseException] = []
+    secrets = at_once(
+        lambda: callback_secret_for(org=org, mode=Mode.LIVE).secret, threads=threads_count
+    )
 
-    def first_use():
-        try:
-            start.wait()
-            secrets.append(callback_secret_for(org=org, mode=Mode.LIVE).secret)
-        except BaseException as error:  # surfaced below; a thread must not die silently
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first_use) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert errors == []
-    assert len(secrets) == threads_count
     assert len(set(secrets)) == 1
     assert CallbackSecret.objects.filter(org=org, mode=Mode.LIVE).count() == 1
 
