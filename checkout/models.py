@@ -5,8 +5,6 @@ the failed attempt count and the expiry time decide it, through
 ``CheckoutSessionQuerySet.with_status`` (one rule, in SQL, on the session's own columns).
 """
 
-from functools import cached_property
-
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -159,6 +157,8 @@ class CheckoutSession(RequiredFields):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     failed_attempts = models.PositiveIntegerField(default=0)
+    # Set when the merchant gave the customer's email at creation: the customer can't change it.
+    customer_email_fixed = models.BooleanField(default=False, editable=False)
     # The order's paid flag, copied in the transaction that pays it (the order stays the truth),
     # so the status rule, its filters and counts read this table only.
     is_paid = models.BooleanField(default=False, editable=False)
@@ -261,14 +261,11 @@ class CheckoutSession(RequiredFields):
     def location(self) -> str:
         return " ".join(p for p in (self.customer_postal_code, self.customer_country) if p)
 
-    @cached_property
+    @property
     def email_given_by_merchant(self) -> bool:
         """The merchant gave the customer's email when creating the session (the API's
-        ``customerEmail``): the hosted page shows it fixed and never changes it (as Stripe does).
-        Read from the ``session_created`` event, which records whether an email was given."""
-        return self.events.filter(
-            kind=EventKind.SESSION_CREATED, data__customer_email_given=True
-        ).exists()
+        ``customerEmail``): the hosted page shows it fixed and never changes it (as Stripe does)."""
+        return self.customer_email_fixed
 
 
 class SessionRollup(models.Model):

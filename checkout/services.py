@@ -264,6 +264,7 @@ def create_checkout_session(
         session.created_at = now
         session.expires_at = now + timedelta(minutes=expires_in_minutes)
         session.customer_email = customer_email
+        session.customer_email_fixed = bool(customer_email)
         session.metadata = metadata
         session.save(force_insert=True)
         record_event(
@@ -450,6 +451,11 @@ def save_customer_details(
             raise CheckoutClosed("paid")
         if not locked.is_active:
             raise CheckoutClosed("expired")
+        if locked.customer_email_fixed:
+            # The merchant gave the email: whatever the customer sends, it stays (as on Stripe).
+            details = {
+                field: value for field, value in details.items() if field != "customer_email"
+            }
         for field, value in details.items():
             setattr(locked, field, value)
         if missing := missing_details(locked):

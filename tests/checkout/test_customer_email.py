@@ -105,3 +105,17 @@ def test_data_migration_canonicalizes_stored_addresses_and_leaves_undeliverable_
     legacy.order.refresh_from_db()
     assert session.customer_email == session.order.customer_email == "victim@xn--gmal-nza.com"
     assert legacy.order.customer_email == LONG_LABEL_EMAIL
+
+
+def test_the_details_service_keeps_an_email_the_merchant_gave():
+    session = make_session(customer_email="jenny@example.com")
+
+    saved = save_customer_details(
+        session=session,
+        details={"customer_email": "mallory@example.com"},
+        context=CustomerContext(),
+    )
+
+    assert saved.customer_email_fixed
+    session.refresh_from_db()
+    assert session.customer_email == "jenny@example.com"
