@@ -191,7 +191,9 @@ class CheckoutSessionQuerySet(models.QuerySet):
             output_field=models.CharField(),
         )
         rows = (
-            self.filter(events__kind=EventKind.PAYMENT_FAILED)
+            # failed_attempts > 0 is implied (each decline counts one), and leaves out the
+            # sessions that never had one before looking up their events.
+            self.filter(failed_attempts__gt=0, events__kind=EventKind.PAYMENT_FAILED)
             .order_by()
             .values(reason=reason)
             .annotate(declines=Count("events__id"))
