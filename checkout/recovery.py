@@ -70,7 +70,12 @@ def recovery_message(session: CheckoutSession) -> EmailMultiAlternatives:
 def recovery_mailto(session: CheckoutSession) -> str:
     """A ``mailto:`` URL to the customer of a recovery ``session`` (the new one), its subject
     and body prefilled with the items, the total and the checkout link: for merchants who send
-    it from their own mail client. Every part is percent-encoded (no header can be added)."""
+    it from their own mail client. Every part is percent-encoded (no header can be added).
+    Raises ValueError for a session that is no recovery (its link would reopen the old one)."""
+    if session.recovered_from_id is None:
+        raise ValueError(
+            f"Session {session.public_id} is not a recovery: pass recover_session's new session."
+        )
     order = session.order
     lines = [
         "Hello,",

@@ -357,3 +357,10 @@ def test_recovery_of_a_recovery_keeps_the_chain(recover, merchant):
 
     assert third.session.recovered_from == second.session
     assert len(mail.outbox) == 1
+
+
+def test_mailto_refuses_a_session_that_is_no_recovery():
+    old = failed_session()
+
+    with pytest.raises(ValueError, match="not a recovery"):
+        recovery_mailto(old)
