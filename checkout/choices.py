@@ -41,6 +41,7 @@ class EventKind(models.TextChoices):
     RECEIPT_FAILED = "receipt_failed", "Receipt failed"
     RECOVERY_SENT = "recovery_sent", "Recovery email sent"
     RECOVERED_BY = "recovered_by", "Recovery session created"
+    RECOVERY_FAILED = "recovery_failed", "Recovery email failed"
     EXPIRY_EXTENDED = "expiry_extended", "Expiry extended"
     SESSION_EXPIRED = "session_expired", "Session expired"
     CALLBACK_DELIVERED = "callback_delivered", "Callback delivered"

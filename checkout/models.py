@@ -328,6 +328,13 @@ class TimelineEvent(models.Model):
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["session", "created_at"], name="event_session_created"),
+            # The top decline reasons: the declines of a period's sessions, without reading
+            # their other events (a few per session) or every org's declines.
+            models.Index(
+                fields=["session"],
+                condition=Q(kind=EventKind.PAYMENT_FAILED),
+                name="event_payment_failed",
+            ),
             # Events a merchant user did (most are the customer's or the system's).
             models.Index(
                 fields=["actor_user"],

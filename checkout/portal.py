@@ -97,3 +97,20 @@ def portal_orders(access: PortalAccess) -> OrderQuerySet:
     else:
         orders = orders.for_customer(access.email)
     return orders.select_related("org").prefetch_related("items").order_by("-paid_at", "-id")
+
+
+class PortalUnavailable(Exception):
+    """The session has no portal to open: its order is unpaid or has no customer email."""
+
+
+def customer_portal_url(session) -> str:
+    """The portal link to all the purchases of a paid session's customer (scope ``customer``),
+    for the merchant to send them. Raises PortalUnavailable for an unpaid session or an order
+    without an email (its link would open nothing)."""
+    order = session.order
+    if not order.is_paid or not order.customer_email:
+        raise PortalUnavailable(
+            f"Session {session.public_id} has no customer portal: "
+            + ("it is not paid." if not order.is_paid else "its order has no customer email.")
+        )
+    return portal_url(order, scope=PortalScope.CUSTOMER)

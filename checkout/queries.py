@@ -18,9 +18,12 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, Count, ExpressionWrapper, Q, Value, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from checkout.choices import PaymentStatus, SessionStatus
+from checkout.choices import EventKind, PaymentStatus, SessionStatus
+from checkout.declines import DeclineExplanation, explain_decline
 from orgs.emails import canonical_email
 
 # What a merchant may type in the search box (SPEC: email, session id or order id / number).
@@ -163,6 +166,41 @@ class CheckoutSessionQuerySet(models.QuerySet):
             self = self.filter(created_at__lt=end)
         return self
 
+    def funnel(self) -> "Funnel":
+        """The checkout funnel of these sessions (filter them first: ``for_org``,
+        ``created_between``): opened → details provided → payment attempted → paid, in one
+        aggregate query. "Attempted" is a declined or a successful charge (paid, or
+        ``failed_attempts > 0``); a processor outage is not an attempt (SPEC)."""
+        paid = Q(is_paid=True)
+        counts = self.order_by().aggregate(
+            opened=Count("pk"),
+            details_provided=Count("pk", filter=Q(details_provided_at__isnull=False)),
+            payment_attempted=Count("pk", filter=paid | Q(failed_attempts__gt=0)),
+            paid=Count("pk", filter=paid),
+        )
+        return Funnel(**counts)
+
+    def top_decline_reasons(self, limit: int = 5) -> "list[DeclineReasonCount]":
+        """The most frequent reasons cards were declined in these sessions, with counts: each
+        ``payment_failed`` event counts once under its ``decline_code``, else its ``code`` (the
+        rule of ``checkout.declines.decline_reason``). One grouped query."""
+        reason = Coalesce(
+            NullIf(KeyTextTransform("decline_code", "events__data"), Value("")),
+            NullIf(KeyTextTransform("code", "events__data"), Value("")),
+            Value("unknown"),
+            output_field=models.CharField(),
+        )
+        rows = (
+            # failed_attempts > 0 is implied (each decline counts one), and leaves out the
+            # sessions that never had one before looking up their events.
+            self.filter(failed_attempts__gt=0, events__kind=EventKind.PAYMENT_FAILED)
+            .order_by()
+            .values(reason=reason)
+            .annotate(declines=Count("events__id"))
+            .order_by("-declines", "reason")[:limit]
+        )
+        return [DeclineReasonCount(row["reason"], row["declines"]) for row in rows]
+
     def page(
         self, *, limit: int, after: "Cursor | None" = None, before: "Cursor | None" = None
     ) -> "Page":
@@ -212,6 +250,58 @@ class Page:
     rows: list
     has_older: bool
     has_newer: bool
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    name: str
+    label: str
+    count: int
+    dropped: int  # sessions of the step before that did not reach this one
+
+    def rate_of(self, total: int) -> float:
+        """This step's share of ``total`` (the sessions opened), 0 when there were none."""
+        return self.count / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Sessions opened, with details, with a payment attempt, paid (``funnel()``)."""
+
+    opened: int
+    details_provided: int
+    payment_attempted: int
+    paid: int
+
+    @property
+    def steps(self) -> list[FunnelStep]:
+        """The steps in order, each with the drop-off from the step before."""
+        counts = [
+            ("opened", "Sessions opened", self.opened),
+            ("details_provided", "Details provided", self.details_provided),
+            ("payment_attempted", "Payment attempted", self.payment_attempted),
+            ("paid", "Paid", self.paid),
+        ]
+        previous = self.opened
+        steps = []
+        for name, label, count in counts:
+            steps.append(FunnelStep(name, label, count, max(previous - count, 0)))
+            previous = count
+        return steps
+
+    @property
+    def conversion_rate(self) -> float:
+        return self.paid / self.opened if self.opened else 0.0
+
+
+@dataclass(frozen=True)
+class DeclineReasonCount:
+    reason: str  # a decline code (``insufficient_funds``) or code (``expired_card``)
+    count: int
+
+    @property
+    def explanation(self) -> DeclineExplanation:
+        return explain_decline(self.reason)
 
 
 class OrderQuerySet(models.QuerySet):

@@ -111,8 +111,12 @@ def _record_receipt_failed(
 
 
 @task(takes_context=True)
-def send_receipt_task(context: TaskContext, session_public_id: str) -> str:
-    """Send a paid session's receipt in the background (enqueued when the payment commits)."""
+def send_receipt_task(
+    context: TaskContext, session_public_id: str, actor: dict | None = None
+) -> str:
+    """Send a paid session's receipt in the background: enqueued when the payment commits (the
+    system sends it) or by ``resend_receipt`` (``actor``, from ``Actor.as_task_argument``: the
+    merchant user who asked, named on ``receipt_sent``)."""
     session = CheckoutSession.objects.select_related("order", "org").get(
         public_id=session_public_id
     )
@@ -125,4 +129,6 @@ def send_receipt_task(context: TaskContext, session_public_id: str) -> str:
     ).first()
     if done is not None:
         return done.kind
-    return send_receipt(session=session, actor=Actor.system(), send_id=send_id).kind
+    return send_receipt(
+        session=session, actor=Actor.from_task_argument(actor), send_id=send_id
+    ).kind

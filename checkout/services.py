@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from checkout.actors import Actor
-from checkout.choices import EventKind, PaymentStatus, SessionSource
+from checkout.choices import EventKind, PaymentStatus, SessionSource, SessionStatus
 from checkout.effective_settings import RequiredFieldSet, effective_settings, resolve_settings
 from checkout.expiry import schedule_session_expiry
 from checkout.locking import SessionLocked, lock_for_update
@@ -36,6 +36,12 @@ from checkout.processors import (
     processor_for_mode,
 )
 from checkout.receipts import send_receipt_task
+from checkout.recovery import (
+    RecoveryEmail,
+    last_recovery_email,
+    paid_recovery,
+    send_recovery_email_task,
+)
 from checkout.request_context import CustomerContext
 from checkout.task_queue import enqueue_with_transaction
 from checkout.timeline import record_event
@@ -627,3 +633,161 @@ def _pay_locked(
         # After commit, and robust: a failing mail server or queue must never undo a payment.
         enqueue_with_transaction(partial(send_receipt_task.enqueue, locked.public_id))
     return PaymentOutcome(PaymentOutcomeKind.SUCCEEDED, locked)
+
+
+# --- Dashboard actions: recover a sale, resend a receipt --------------------------------------
+
+# A recovery link is read from an inbox, hours later: it lives as long as a session may (24 h).
+RECOVERY_EXPIRES_IN_MINUTES = MAX_EXPIRES_IN_MINUTES
+
+
+class RecoveryRefused(Exception):
+    """The session cannot be recovered; ``str(error)`` says why, in words for the merchant."""
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason  # paid, open, no_email, already_recovered, too_soon
+
+
+class RecoveryEmailTooSoon(RecoveryRefused):
+    """A recovery email for this session went out less than 24 h ago."""
+
+    def __init__(self, last_email: RecoveryEmail):
+        super().__init__(
+            f"A recovery email already went out "
+            f"{last_email.sent_at:%b %-d, %Y at %H:%M} UTC, sent by {last_email.sent_by}. "
+            f"The next one can go out after {last_email.next_allowed_at:%b %-d, %Y at %H:%M} "
+            "UTC; you can still send the link from your own email.",
+            reason="too_soon",
+        )
+        self.last_email = last_email
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A recovery: the session recovered, the fresh session offered to the customer, and
+    whether we email it (else the merchant sends it, e.g. through ``recovery_mailto``)."""
+
+    recovered: CheckoutSession
+    session: CheckoutSession
+    emailed: bool
+
+
+def _refuse_unrecoverable(session: CheckoutSession, now: datetime) -> None:
+    status = CheckoutSession.objects.with_status(now).values_list("status", flat=True)
+    status = status.get(pk=session.pk)
+    if session.order.is_paid or status == SessionStatus.SUCCEEDED:
+        raise RecoveryRefused(
+            f"Session {session.public_id} is paid: there is no sale to recover.", reason="paid"
+        )
+    if status == SessionStatus.OPEN:
+        raise RecoveryRefused(
+            f"Session {session.public_id} is still open and no payment has failed: the "
+            "customer may still be paying.",
+            reason="open",
+        )
+    if not session.customer_email:
+        raise RecoveryRefused(
+            f"Session {session.public_id} has no customer email to send a new link to.",
+            reason="no_email",
+        )
+    if (paid := paid_recovery(session)) is not None:
+        raise RecoveryRefused(
+            f"The customer already paid recovery session {paid.public_id} "
+            f"(order #{paid.order.number}).",
+            reason="already_recovered",
+        )
+
+
+def recover_session(
+    *,
+    session: CheckoutSession,
+    actor: Actor,
+    send_email: bool,
+) -> Recovery:
+    """Offer the customer of a failed session (or an expired one with an email) a fresh
+    checkout session for the same items, emailed by us (``send_email``) or not.
+
+    The new session (source ``recovery``, ``recovered_from`` the old one) has the old one's org,
+    mode, currency, items, customer email, metadata, and the success / callback URLs and
+    required fields of its session and payment link; it lives 24 h. The old session records
+    ``recovered_by`` naming the new one and the actor; a failed session still open closes (its
+    ``expires_at`` becomes now), so the customer cannot pay both. Raises RecoveryRefused (paid,
+    open without a failed attempt, no email, a recovery already paid), RecoveryEmailTooSoon
+    (``send_email`` within 24 h of the last recovery email), ValidationError or
+    PaymentsUnavailable from ``create_checkout_session``.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # Under the session's lock: two merchants clicking at once send one email, not two.
+        locked = lock_for_update(session)
+        _refuse_unrecoverable(locked, now)
+        last = last_recovery_email(locked) if send_email else None
+        if last is not None and now < last.next_allowed_at:
+            raise RecoveryEmailTooSoon(last)
+        link = locked.payment_link
+        new_session = create_checkout_session(
+            org=locked.org,
+            mode=locked.mode,
+            source=SessionSource.RECOVERY,
+            actor=actor,
+            items=[
+                LineItem(name=item.name, quantity=item.quantity, unit_price=item.unit_price)
+                for item in locked.order.items.all()
+            ],
+            currency=locked.order.currency,
+            customer_email=locked.customer_email,
+            # The session's and its link's overrides: the link itself may be deactivated since.
+            success_url=locked.success_url or (link.success_url if link else ""),
+            callback_url=locked.callback_url or (link.callback_url if link else ""),
+            required_fields=RequiredFieldSet.of(locked) | RequiredFieldSet.of(link),
+            expires_in_minutes=RECOVERY_EXPIRES_IN_MINUTES,
+            metadata=locked.metadata,
+            recovered_from=locked,
+            now=now,
+        )
+        # (A backdated ``now`` before the session's creation has no window to close.)
+        closed_window = locked.is_active_at(now) and now > locked.created_at
+        if closed_window:
+            locked.expires_at = now
+            locked.save(update_fields=["expires_at"])
+            enqueue_with_transaction(partial(schedule_session_expiry, locked.pk))
+        record_event(
+            session=locked,
+            kind=EventKind.RECOVERED_BY,
+            actor=actor,
+            data={
+                "recovery_session": new_session.public_id,
+                "emailed": send_email,
+                "to": locked.customer_email,
+                "closed_window": closed_window,
+            },
+        )
+        if send_email:
+            enqueue_with_transaction(
+                partial(
+                    send_recovery_email_task.enqueue,
+                    new_session.public_id,
+                    actor.as_task_argument(),
+                )
+            )
+    return Recovery(recovered=locked, session=new_session, emailed=send_email)
+
+
+class ReceiptUnavailable(Exception):
+    """The session has no receipt to send: it is unpaid, or its order has no email."""
+
+
+def resend_receipt(*, session: CheckoutSession, actor: Actor) -> None:
+    """Send a paid session's receipt again, through the task queue; its ``receipt_sent`` (or
+    ``receipt_failed``) event names ``actor``. Raises ReceiptUnavailable when unpaid or no
+    email."""
+    order = session.order
+    if not order.is_paid:
+        raise ReceiptUnavailable(f"Session {session.public_id} is not paid: it has no receipt.")
+    if not order.customer_email:
+        raise ReceiptUnavailable(f"Order #{order.number} has no customer email to send it to.")
+    with transaction.atomic():
+        enqueue_with_transaction(
+            partial(send_receipt_task.enqueue, session.public_id, actor.as_task_argument())
+        )

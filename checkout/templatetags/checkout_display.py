@@ -8,6 +8,8 @@ the portal, the dashboard).
     {{ order.payment_method_brand|payment_method:order.payment_method_last4 }}   Visa •••• 4242
     {{ session.status|status_badge }}           <span class="badge badge--failed">Failed</span>
     {{ event|event_label }}                     Payment failed (insufficient_funds)
+    {{ event|decline_explanation }}             insufficient_funds — the card has too little
+                                                money; the customer can try another card
 """
 
 from django import template
@@ -15,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from checkout.choices import EventKind, SessionStatus
+from checkout.declines import decline_reason, explain_decline
 from checkout.money import format_money
 from checkout.request_context import customer_locale
 
@@ -73,3 +76,22 @@ def event_label(event) -> str:
     if kind == EventKind.PAYMENT_FAILED and (code := data.get("decline_code") or data.get("code")):
         return f"{kind.label} ({code})"
     return kind.label
+
+
+@register.filter
+def decline_explanation(value) -> str:
+    """Why a payment failed, in plain words, with what to do next (``checkout.declines``).
+
+    ``value`` is a timeline event (a failed payment: its ``decline_code`` or ``code``; a
+    processor error: ``processing_error``; any other event: empty), an event's data, or a
+    code. Plain text: the template escapes it like any other value.
+    """
+    kind = getattr(value, "kind", None)
+    if kind is not None:
+        if kind == EventKind.PAYMENT_ERROR:
+            return str(explain_decline("processing_error"))
+        if kind != EventKind.PAYMENT_FAILED:
+            return ""
+        value = value.data
+    code = decline_reason(value) if isinstance(value, dict) else str(value or "")
+    return str(explain_decline(code))
