@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('checkout', '0007_plain_unique_and_partial_indexes'),
+        ('checkout', '0008_customer_email_fixed'),
     ]
 
     operations = [

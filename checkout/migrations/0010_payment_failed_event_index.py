@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('checkout', '0008_recovery_failed_event_kind'),
+        ('checkout', '0009_recovery_failed_event_kind'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
