@@ -256,7 +256,7 @@ def _sessions_sql(salt: str) -> str:
     return f"""
 INSERT INTO checkout_checkoutsession (
     id, public_id, org_id, mode, order_id, payment_link_id, source, recovered_from_id,
-    created_at, expires_at, failed_attempts, is_paid,
+    created_at, expires_at, failed_attempts, is_paid, customer_email_fixed,
     require_phone, require_location, require_shipping_address,
     success_url, callback_url, metadata,
     customer_email, customer_phone, customer_country, customer_postal_code,
@@ -266,6 +266,7 @@ INSERT INTO checkout_checkoutsession (
 SELECT p.id, 'cs_' || p.mode || '_' || {_random_id(salt + "s", "p.id")}, p.org_id, p.mode, p.id,
     p.link_id, CASE WHEN p.link_id IS NULL THEN 'api' ELSE 'payment_link' END, NULL,
     p.created_at, p.expires_at, p.failed_attempts, p.status = 'succeeded',
+    p.link_id IS NULL AND p.email <> '',
     false, false, false,
     '', '', '{{}}'::jsonb,
     p.email, '',

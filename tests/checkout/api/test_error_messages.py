@@ -39,8 +39,10 @@ PYDANTIC_PHRASES = (
 
 
 def assert_in_our_words(error: dict) -> None:
+    # The parameter's own name is the client's text (an unknown key may well be "^").
+    ours = error["message"].replace(error["param"] or "", "")
     for phrase in PYDANTIC_PHRASES:
-        assert phrase not in error["message"], error
+        assert phrase not in ours, error
     if error["param"] is not None:
         assert error["param"] in error["message"], error
 
