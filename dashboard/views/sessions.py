@@ -77,8 +77,8 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         and f"{url}?{form.query(after=page.rows[-1].public_id, before=None)}",
         # Only the first page polls: new sessions appear at its top.
         "poll_url": not page.has_newer
-        and f"{_url('dashboard:sessions_poll', request)}?{first_page}"
-        f"&since={_micros(now)}&v={marker}",
+        and f"{_url('dashboard:sessions_poll', request)}?"
+        + "&".join(filter(None, [first_page, f"since={_micros(now)}", f"v={marker}"])),
         "export_url": f"{_url('dashboard:sessions_export', request)}?{first_page}",
     }
 

@@ -100,3 +100,52 @@ def test_keyboard_reaches_the_tabs_with_a_visible_focus(demo, live_server, page)
     focused = page.locator(".tab:focus-visible")
     expect(focused).to_have_count(1)
     assert focused.evaluate("el => getComputedStyle(el).outlineStyle") == "solid"
+
+
+def set_visibility(page, state: str) -> None:
+    page.evaluate(
+        """state => {
+            const visibility = { get: () => state, configurable: true };
+            Object.defineProperty(document, "visibilityState", visibility);
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_nothing_polls_while_the_browser_tab_is_hidden(demo, live_server, page):
+    polls = []
+    page.on("request", lambda request: "/sessions/poll" in request.url and polls.append(request))
+    log_in(page, live_server)
+    page.wait_for_timeout(5_500)
+    assert polls  # every 5 s while visible
+    set_visibility(page, "hidden")
+    page.wait_for_timeout(500)
+    asked = len(polls)
+    page.wait_for_timeout(11_000)
+    assert len(polls) == asked
+    set_visibility(page, "visible")  # coming back asks at once
+    page.wait_for_timeout(500)
+    assert len(polls) == asked + 1
+
+
+def test_tabs_search_and_pages_work_without_javascript(demo, live_server, browser):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    log_in(page, live_server)
+    tabs = page.get_by_role("navigation", name="Sessions by status")
+    tabs.get_by_role("link", name=re.compile(r"^Succeeded")).click()
+    page.wait_for_url("**/sessions/?status=succeeded")
+    expect(page.locator("tbody .badge--succeeded").first).to_be_visible()
+    expect(page.locator("tbody .badge--failed")).to_have_count(0)
+    page.get_by_role("link", name="Older →").click()
+    page.wait_for_url(re.compile(r"status=succeeded.*after=cs_test_"))
+    page.get_by_label("Search sessions").fill("a")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"q=a.*status=succeeded|status=succeeded.*q=a"))
+    expect(tabs.get_by_role("link", name=re.compile(r"^Succeeded"))).to_have_attribute(
+        "aria-current", "page"
+    )
+    for link in page.locator(".row-link").all():
+        expect(link).to_contain_text("a")
+    context.close()
