@@ -253,7 +253,7 @@ def test_query_count_does_not_grow_with_sessions(
     _populate(org, link, 5)
     counted = {}
     for name, extra in (("plain", {}), ("filtered", _filters(link))):
-        with django_assert_max_num_queries(12) as queries:
+        with django_assert_max_num_queries(14) as queries:
             response = merchant.get(LIST, {**params, **extra})
         assert response.status_code == 200
         counted[name] = len(queries.captured_queries)
@@ -262,3 +262,29 @@ def test_query_count_does_not_grow_with_sessions(
         with django_assert_num_queries(counted[name]):
             response = merchant.get(LIST, {**params, **extra})
         assert response.context["page"].rows
+
+
+def test_chart_shows_each_days_outcomes_and_the_conversion(merchant, org):
+    now = timezone.now()
+    make_session(org=org, paid=True)
+    make_session(org=org, failed_attempts=1)
+    make_session(org=org)  # open: may still pay, so not in the conversion
+    make_session(org=org, created_at=now - timedelta(days=2))  # expired a day and more ago
+    make_session(org=org, created_at=now - timedelta(days=20), paid=True)  # before the 14 days
+    response = merchant.get(LIST)
+    chart = response.context["chart"]
+    assert len(chart.bars) == 14
+    assert chart.totals == {"all": 4, "open": 1, "succeeded": 1, "failed": 1, "expired": 1}
+    assert chart.conversion_percent == 33.3
+    assert ">33.3%<" in response.text
+    today = now.date().isoformat()
+    assert f"?from={today}&amp;to={today}" in response.text
+    assert f"{today[8:].lstrip('0')} {now:%b}: 3 sessions, 1 succeeded, 1 failed, 1 open" in (
+        response.text
+    )
+
+
+def test_chart_is_left_out_of_htmx_swaps(merchant, org):
+    response = merchant.get(LIST, headers={"HX-Request": "true"})
+    assert response.context["chart"] is None
+    assert "outcomes-chart" not in response.text
