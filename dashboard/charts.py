@@ -44,7 +44,7 @@ class OutcomeChart:
     @property
     def conversion_percent(self) -> float | None:
         """Paid sessions among those that ended (open ones may still pay); None before any."""
-        ended = self.totals["all"]
+        ended = self.totals["all"] - self.totals[SessionStatus.OPEN]
         return round(100 * self.totals[SessionStatus.SUCCEEDED] / ended, 1) if ended else None
 
 
