@@ -1,7 +1,7 @@
 """Sales → Checkout sessions: the live list (tabs with counts, search, filters, pages), its poll,
 its CSV export, and a session's page."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -11,8 +11,9 @@ from django.utils.cache import patch_vary_headers
 
 from checkout.choices import SessionStatus
 from checkout.models import CheckoutSession
-from checkout.rollup import status_counts
+from checkout.rollup import daily_status_counts, status_counts
 from dashboard.access import dashboard_view
+from dashboard.charts import OutcomeChart, outcome_chart
 from dashboard.csv_export import session_csv_lines
 from dashboard.forms import FILTERS, SessionListForm
 from orgs.models import PaymentLink
@@ -23,6 +24,7 @@ PAGE_SIZE = 25
 # a session is flagged once this many payment attempts have failed.
 FRAUD_FLAG_FAILED_ATTEMPTS = 3
 TABS = [("", "All"), *SessionStatus.choices]
+CHART_DAYS = 14
 
 
 def _list_form(request) -> SessionListForm:
@@ -91,8 +93,10 @@ def _micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def _render_list(request, form: SessionListForm, now: datetime) -> HttpResponse:
-    context = _list_context(request, form, now)
+def _render_list(
+    request, form: SessionListForm, now: datetime, chart: OutcomeChart | None = None
+) -> HttpResponse:
+    context = {**_list_context(request, form, now), "chart": chart}
     # Back after an HTMX navigation may ask for the page with HX-Request set: it needs it whole.
     partial = request.htmx and not request.htmx.history_restore_request
     response = render(request, f"{PAGE}#results" if partial else PAGE, context)
@@ -102,8 +106,21 @@ def _render_list(request, form: SessionListForm, now: datetime) -> HttpResponse:
 
 @dashboard_view
 def session_list(request):
-    """The list; an HTMX request (a tab, search, filter or page) gets the tabs and rows only."""
-    return _render_list(request, _list_form(request), timezone.now())
+    """The list; an HTMX request (a tab, search, filter or page) gets the tabs and rows only.
+    The full page adds the last 14 days' outcomes as a chart."""
+    now = timezone.now()
+    chart = None
+    if not request.htmx or request.htmx.history_restore_request:
+        last_day = now.astimezone(UTC).date()
+        days = daily_status_counts(
+            request.org,
+            request.mode,
+            first_day=last_day - timedelta(days=CHART_DAYS - 1),
+            last_day=last_day,
+            now=now,
+        )
+        chart = outcome_chart(days)
+    return _render_list(request, _list_form(request), now, chart=chart)
 
 
 @dashboard_view
