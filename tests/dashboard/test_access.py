@@ -101,3 +101,13 @@ def test_wrong_password_shows_an_error_and_logs_nobody_in(client, member):
     assert response.status_code == 200
     assert "correct username and password" in response.text
     assert client.get("/dashboard/").status_code == 302
+
+
+def test_session_page_shows_its_id_status_and_timeline(client, org, member):
+    session = make_session(org=org, failed_attempts=1, customer_email="jenny@example.com")
+    client.force_login(member)
+    response = client.get(f"/dashboard/{org.slug}/test/sessions/{session.public_id}")
+    assert session.public_id in response.text
+    assert '<span class="badge badge--failed">Failed</span>' in response.text
+    assert "Session created" in response.text
+    assert "jenny@example.com" in response.text
