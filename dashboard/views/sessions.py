@@ -11,6 +11,7 @@ from django.utils.cache import patch_vary_headers
 
 from checkout.choices import SessionStatus
 from checkout.models import CheckoutSession
+from checkout.processors import processor_for_mode
 from checkout.rollup import daily_status_counts, status_counts
 from dashboard.access import dashboard_view
 from dashboard.charts import OutcomeChart, outcome_chart
@@ -60,6 +61,7 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         "now": now,
         "page": page,
         "fraud_threshold": FRAUD_FLAG_FAILED_ATTEMPTS,
+        "takes_payments": processor_for_mode(request.mode) is not None,
         "tabs": [
             {
                 "label": label,

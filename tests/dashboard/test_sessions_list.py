@@ -288,3 +288,11 @@ def test_chart_is_left_out_of_htmx_swaps(merchant, org):
     response = merchant.get(LIST, headers={"HX-Request": "true"})
     assert response.context["chart"] is None
     assert "outcomes-chart" not in response.text
+
+
+def test_live_mode_without_a_processor_says_how_to_start(merchant, org, settings):
+    settings.LIVE_PAYMENT_PROCESSOR = ""
+    response = merchant.get("/dashboard/acme-test/sessions/")
+    assert "No checkout sessions in live mode yet" in response.text
+    assert "LIVE_PAYMENT_PROCESSOR" in response.text
+    assert "LIVE_PAYMENT_PROCESSOR" not in merchant.get(LIST).text
