@@ -111,3 +111,12 @@ def test_session_page_shows_its_id_status_and_timeline(client, org, member):
     assert '<span class="badge badge--failed">Failed</span>' in response.text
     assert "Session created" in response.text
     assert "jenny@example.com" in response.text
+
+
+def test_member_of_several_orgs_switches_between_them(client, org, member):
+    MembershipFactory(user=member, org=OrganizationFactory(slug="zeta", name="Zeta Tea"))
+    client.force_login(member)
+    response = client.get(f"/dashboard/{org.slug}/test/sessions/")
+    assert 'class="org-switcher"' in response.text
+    assert 'href="/dashboard/zeta/test/sessions/"' in response.text
+    assert client.get("/dashboard/zeta/test/sessions/").status_code == 200
