@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
 from checkout.choices import SessionStatus
-from checkout.models import CheckoutSession
+from checkout.models import MAX_EXPIRES_IN_MINUTES, CheckoutSession
 from checkout.processors import processor_for_mode
 from checkout.rollup import daily_status_counts, status_counts
 from dashboard.access import dashboard_view
@@ -136,7 +136,10 @@ def session_list_poll(request):
         except (KeyError, ValueError, OverflowError, OSError):
             since = None
         everything = CheckoutSession.objects.for_org(request.org, request.mode)
-        if since and everything.change_marker(since=since, now=now) == request.GET.get("v"):
+        # A list drawn longer ago than a session can live is redrawn, so a marker never reads
+        # more than the sessions of one lifetime.
+        recent = since is not None and since > now - timedelta(minutes=MAX_EXPIRES_IN_MINUTES)
+        if recent and everything.change_marker(since=since, now=now) == request.GET.get("v"):
             return HttpResponse(status=204)
     return _render_list(request, _list_form(request), now)
 

@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from checkout.models import CheckoutSession
-from tests.factories import make_session
+from tests.factories import expired_session, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -114,5 +114,15 @@ def test_opened_without_htmx_the_poll_url_is_the_full_page(merchant, org):
 def test_a_poll_with_a_broken_marker_gets_the_list(merchant, org):
     make_session(org=org)
     response = merchant.get(f"{LIST}poll?since=nonsense&v=x", headers=HTMX)
+    assert response.status_code == 200
+    assert '<div id="results"' in response.text
+
+
+def test_a_list_drawn_over_a_day_ago_is_redrawn_without_reading_history(merchant, org):
+    expired_session(org=org)  # nothing that can change: the marker alone would say 204
+    url = poll_url(merchant)
+    assert merchant.get(url, headers=HTMX).status_code == 204
+    with time_machine.travel(timezone.now() + timedelta(days=1, minutes=1)):
+        response = merchant.get(url, headers=HTMX)
     assert response.status_code == 200
     assert '<div id="results"' in response.text
