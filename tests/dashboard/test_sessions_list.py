@@ -296,3 +296,8 @@ def test_live_mode_without_a_processor_says_how_to_start(merchant, org, settings
     assert "No checkout sessions in live mode yet" in response.text
     assert "LIVE_PAYMENT_PROCESSOR" in response.text
     assert "LIVE_PAYMENT_PROCESSOR" not in merchant.get(LIST).text
+
+
+def test_a_single_page_shows_no_pager(merchant, org):
+    make_session(org=org)
+    assert 'aria-label="Pages"' not in merchant.get(LIST).text
