@@ -97,6 +97,7 @@ def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None]
     api = Client(HTTP_AUTHORIZATION=f"Bearer {dataset.api_key}")
     merchant = Client()
     merchant.force_login(dataset.user)
+    sessions_page = f"/dashboard/{org.slug}/test/sessions/"
     sessions = CheckoutSession.objects.for_org(org, mode)
     total = sessions.count()
 
@@ -175,9 +176,9 @@ def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None]
             ),
         ),
         (
-            "dashboard_home",
-            "Dashboard home GET /dashboard/",
-            lambda: _ok(merchant.get("/dashboard/"), "/dashboard/"),
+            "sessions_page",
+            "Checkout sessions page GET /dashboard/<org>/test/sessions/ (where /dashboard/ lands)",
+            lambda: _ok(merchant.get(sessions_page), sessions_page),
         ),
         (
             "orders_list",

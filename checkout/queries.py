@@ -11,13 +11,14 @@ The derived status rule (SPEC, "Derived status") lives here and only here:
 join, and each status tab has a partial index of its own.
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Case, Count, ExpressionWrapper, Q, Value, When
+from django.db.models import Case, Count, ExpressionWrapper, Max, Q, Sum, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
@@ -219,6 +220,33 @@ class CheckoutSessionQuerySet(models.QuerySet):
             return Page(rows[:limit][::-1], has_older=True, has_newer=len(rows) > limit)
         rows = list(self.newest_first()[: limit + 1])
         return Page(rows[:limit], has_older=len(rows) > limit, has_newer=False)
+
+    def change_marker(self, since: datetime, now: datetime | None = None) -> str:
+        """A short fingerprint of whatever can have changed in these sessions since ``since``:
+        equal markers at two moments mean no session was created, paid, declined or expired
+        in between (for a live list that polls).
+
+        Only sessions with ``expires_at > since`` can have changed after ``since`` (paying and
+        declining need an active session; a new one expires after it was created), so this is
+        one index-only range scan of the covering ``(org, mode, expires_at)`` index: the
+        unfinished sessions, never the org's history. Those that expired by ``now`` are
+        counted too, so a session running out changes the marker.
+        """
+        now = now or timezone.now()
+        row = (
+            self.order_by()
+            .filter(expires_at__gt=since)
+            .aggregate(
+                sessions=Count("expires_at"),
+                paid=Count("expires_at", filter=Q(is_paid=True)),
+                failed_attempts=Sum("failed_attempts"),
+                ended=Count("expires_at", filter=Q(expires_at__lte=now)),
+                newest=Max("created_at"),
+            )
+        )
+        newest = row["newest"].isoformat() if row["newest"] else "-"
+        state = f"{row['sessions']}:{row['paid']}:{row['failed_attempts'] or 0}:{row['ended']}"
+        return hashlib.blake2s(f"{state}:{newest}".encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)

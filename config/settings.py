@@ -151,7 +151,7 @@ STORAGES = {
 }
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "dashboard:home"
+LOGIN_REDIRECT_URL = "dashboard:home"  # the first org's test-mode sessions list
 LOGOUT_REDIRECT_URL = "login"
 
 # Email: console in the embedded default; EMAIL_URL (smtp://user:pass@host:587) in production

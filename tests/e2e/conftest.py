@@ -59,7 +59,9 @@ def screenshot(page):
 
     def save(name: str, target=None) -> Path:
         path = ARTIFACTS / f"{name}.png"
-        (target or page).screenshot(path=str(path), full_page=True)
+        # caret="initial": hiding the caret leaves style="" on every input, which htmx's history
+        # snapshot keeps and Back would replay as an inline style the CSP refuses.
+        (target or page).screenshot(path=str(path), full_page=True, caret="initial")
         return path
 
     return save

@@ -1,0 +1,91 @@
+"""Who may see which dashboard page: one decorator for every merchant view.
+
+``/dashboard/<org slug>/test/…`` is test mode and ``/dashboard/<org slug>/…`` live (Stripe's
+``/test/`` paths), so a shared link opens the same view. The org is resolved through the user's
+own memberships: an org they do not belong to, or no org at all, is a 404, never a 403 (which
+would confirm that the slug exists).
+"""
+
+from dataclasses import dataclass
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
+from django.urls import reverse
+
+from orgs.models import Membership, Mode, Organization
+
+# The page the test / live switch opens when the current page shows one object (a session id
+# exists in one mode only): the list of the same kind.
+SWITCH_TO_LIST = "dashboard:sessions"
+
+
+class ModeConverter:
+    """The mode part of a dashboard URL: ``test/`` for test mode, nothing for live."""
+
+    regex = "(?:test/)?"
+
+    def to_python(self, value: str) -> str:
+        return Mode.TEST if value else Mode.LIVE
+
+    def to_url(self, value: str) -> str:
+        return "test/" if value == Mode.TEST else ""
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the shell shows around every page: the org, the mode, the user's other orgs and
+    the same page in the other mode."""
+
+    org: Organization
+    mode: str
+    membership: Membership
+    memberships: list[Membership]
+    other_mode_url: str
+
+    @property
+    def is_test(self) -> bool:
+        return self.mode == Mode.TEST
+
+    @property
+    def other_mode(self) -> str:
+        return Mode.LIVE if self.is_test else Mode.TEST
+
+
+def dashboard_view(view=None, *, switch_to: str | None = None):
+    """Resolve ``org_slug`` and ``mode`` from the URL through the user's membership into
+    ``request.org``, ``request.mode`` and ``request.dashboard``; anonymous → log in, any org
+    the user is not a member of → 404. ``switch_to`` names the page the mode switch opens
+    when the same page cannot exist in the other mode (a detail page)."""
+    if view is None:
+        return lambda view: dashboard_view(view, switch_to=switch_to)
+
+    @wraps(view)
+    def wrapper(request, org_slug: str, mode: str, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        # One query: the user's memberships with their orgs (the shell's org switcher too).
+        memberships = list(
+            Membership.objects.filter(user=request.user).select_related("org").order_by("org__name")
+        )
+        membership = next((m for m in memberships if m.org.slug == org_slug), None)
+        if membership is None:
+            raise Http404("No such organization.")
+        other_mode = Mode.LIVE if mode == Mode.TEST else Mode.TEST
+        match = request.resolver_match
+        if switch_to:
+            other_mode_url = reverse(switch_to, kwargs={"org_slug": org_slug, "mode": other_mode})
+        else:
+            other_mode_url = reverse(match.view_name, kwargs={**match.kwargs, "mode": other_mode})
+        request.org = membership.org
+        request.mode = mode
+        request.dashboard = Dashboard(
+            org=membership.org,
+            mode=mode,
+            membership=membership,
+            memberships=memberships,
+            other_mode_url=other_mode_url,
+        )
+        return view(request, **kwargs)
+
+    return wrapper

@@ -1,0 +1,20 @@
+"""Sections linked from the sidebar that part 2 of the dashboard builds."""
+
+from django.shortcuts import render
+
+from dashboard.access import dashboard_view
+
+SECTIONS = {
+    "orders": ("Orders", "Paid orders with their items, payments and receipts."),
+    "links": ("Payment links", "Create, edit and share payment links; see sessions per link."),
+    "settings": ("Checkout settings", "Required fields, URLs, callback secrets and deliveries."),
+    "api_keys": ("API keys", "Create and revoke the keys your server uses."),
+    "team": ("Team", "Members, roles and invitations."),
+}
+
+
+@dashboard_view
+def coming_soon(request, section: str):
+    title, description = SECTIONS[section]
+    context = {"section": section, "title": title, "description": description}
+    return render(request, "dashboard/coming_soon.html", context)

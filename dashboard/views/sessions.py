@@ -1,0 +1,182 @@
+"""Sales → Checkout sessions: the live list (tabs with counts, search, filters, pages), its poll,
+its CSV export, and a session's page."""
+
+from datetime import UTC, datetime, timedelta
+
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+
+from checkout.choices import SessionStatus
+from checkout.models import MAX_EXPIRES_IN_MINUTES, CheckoutSession
+from checkout.processors import processor_for_mode
+from checkout.rollup import daily_status_counts, status_counts
+from dashboard.access import dashboard_view
+from dashboard.charts import OutcomeChart, outcome_chart
+from dashboard.csv_export import session_csv_lines
+from dashboard.forms import FILTERS, SessionListForm
+from orgs.models import PaymentLink
+
+PAGE = "dashboard/sessions.html"
+PAGE_SIZE = 25
+# The SPEC's default fraud threshold (an org setting, with Checkout settings, will override it):
+# a session is flagged once this many payment attempts have failed.
+FRAUD_FLAG_FAILED_ATTEMPTS = 3
+TABS = [("", "All"), *SessionStatus.choices]
+CHART_DAYS = 14
+
+
+def _list_form(request) -> SessionListForm:
+    links = PaymentLink.objects.filter(org=request.org, mode=request.mode).order_by("name")
+    return SessionListForm(request.GET, payment_links=list(links))
+
+
+def _list_context(request, form: SessionListForm, now: datetime) -> dict:
+    """Everything the list and its tabs show, in a fixed number of queries."""
+    everything = CheckoutSession.objects.for_org(request.org, request.mode)
+    # Taken before the rows are read: a change in between makes the next poll refresh.
+    marker = everything.change_marker(since=now, now=now)
+    narrowed = form.filter(everything)
+    counts = (
+        narrowed.status_counts(now)
+        if form.is_filtered
+        else status_counts(request.org, request.mode, now)
+    )
+    sessions = narrowed.with_status(now)
+    if form.tab:
+        sessions = sessions.in_status(form.tab, now)
+    sessions = sessions.select_related("order", "payment_link").prefetch_related("order__items")
+    page = sessions.page(
+        limit=PAGE_SIZE,
+        after=form.cursor(everything, "after"),
+        before=form.cursor(everything, "before"),
+    )
+    url = _url("dashboard:sessions", request)
+    first_page = form.query(drop=("after", "before"))
+    return {
+        "section": "sessions",
+        "form": form,
+        "now": now,
+        "page": page,
+        "fraud_threshold": FRAUD_FLAG_FAILED_ATTEMPTS,
+        "takes_payments": processor_for_mode(request.mode) is not None,
+        "tabs": [
+            {
+                "label": label,
+                "count": counts[status or "all"],
+                "url": f"{url}?{form.query(status=status or None, drop=('after', 'before'))}",
+                "active": status == form.tab,
+            }
+            for status, label in TABS
+        ],
+        "list_url": url,
+        "clear_url": f"{url}?{form.query(drop=FILTERS + ('after', 'before'))}",
+        "newer_url": page.has_newer
+        and page.rows
+        and f"{url}?{form.query(before=page.rows[0].public_id, after=None)}",
+        "older_url": page.has_older
+        and page.rows
+        and f"{url}?{form.query(after=page.rows[-1].public_id, before=None)}",
+        # Only the first page polls: new sessions appear at its top.
+        "poll_url": not page.has_newer
+        and f"{_url('dashboard:sessions_poll', request)}?"
+        + "&".join(filter(None, [first_page, f"since={_micros(now)}", f"v={marker}"])),
+        "export_url": f"{_url('dashboard:sessions_export', request)}?{first_page}",
+    }
+
+
+def _url(name: str, request) -> str:
+    return reverse(name, kwargs={"org_slug": request.org.slug, "mode": request.mode})
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _render_list(
+    request, form: SessionListForm, now: datetime, chart: OutcomeChart | None = None
+) -> HttpResponse:
+    context = {**_list_context(request, form, now), "chart": chart}
+    # Back after an HTMX navigation may ask for the page with HX-Request set: it needs it whole.
+    partial = request.htmx and not request.htmx.history_restore_request
+    response = render(request, f"{PAGE}#results" if partial else PAGE, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@dashboard_view
+def session_list(request):
+    """The list; an HTMX request (a tab, search, filter or page) gets the tabs and rows only.
+    The full page adds the last 14 days' outcomes as a chart."""
+    now = timezone.now()
+    chart = None
+    if not request.htmx or request.htmx.history_restore_request:
+        last_day = now.astimezone(UTC).date()
+        days = daily_status_counts(
+            request.org,
+            request.mode,
+            first_day=last_day - timedelta(days=CHART_DAYS - 1),
+            last_day=last_day,
+            now=now,
+        )
+        chart = outcome_chart(days)
+    return _render_list(request, _list_form(request), now, chart=chart)
+
+
+@dashboard_view
+def session_list_poll(request):
+    """The live list's poll: 204 with no body when nothing changed since the page was drawn
+    (one index-only query), else the tabs and rows as they are now."""
+    now = timezone.now()
+    if request.htmx:
+        try:
+            since = datetime.fromtimestamp(int(request.GET["since"]) / 1_000_000, tz=UTC)
+        except (KeyError, ValueError, OverflowError, OSError):
+            since = None
+        everything = CheckoutSession.objects.for_org(request.org, request.mode)
+        # A list drawn longer ago than a session can live is redrawn, so a marker never reads
+        # more than the sessions of one lifetime.
+        recent = since is not None and since > now - timedelta(minutes=MAX_EXPIRES_IN_MINUTES)
+        if recent and everything.change_marker(since=since, now=now) == request.GET.get("v"):
+            return HttpResponse(status=204)
+    return _render_list(request, _list_form(request), now)
+
+
+@dashboard_view
+def session_export(request):
+    """The current view (tab, search, filters; every page) as CSV, streamed in keyset chunks."""
+    form = _list_form(request)
+    now = timezone.now()
+    sessions = form.filter(CheckoutSession.objects.for_org(request.org, request.mode))
+    if form.tab:
+        sessions = sessions.in_status(form.tab, now)
+    filename = f"checkout-sessions-{request.org.slug}-{request.mode}-{now:%Y%m%d-%H%M}.csv"
+    return StreamingHttpResponse(
+        session_csv_lines(sessions, now),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@dashboard_view(switch_to="dashboard:sessions")
+def session_detail(request, session_id: str):
+    """A session's page (for now its id, status, customer and timeline; part 1 grows it)."""
+    now = timezone.now()
+    session = (
+        CheckoutSession.objects.for_org(request.org, request.mode)
+        .with_status(now)
+        .select_related("order", "payment_link")
+        .filter(public_id=session_id)
+        .first()
+    )
+    if session is None:
+        raise Http404("No such checkout session.")
+    context = {
+        "section": "sessions",
+        "session": session,
+        "events": list(session.events.all()),
+        "now": now,
+    }
+    return render(request, "dashboard/session_detail.html", context)

@@ -1,0 +1,303 @@
+"""Sales → Checkout sessions: tabs with exact counts, search, filters, keyset pages, HTMX."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from checkout.choices import SessionSource
+from checkout.models import CheckoutSession
+from checkout.services import LineItem
+from tests.factories import PaymentLinkFactory, expired_session, make_session
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/dashboard/acme-test/test/sessions/"
+
+
+@pytest.fixture
+def merchant(client, member):
+    client.force_login(member)
+    return client
+
+
+def emails(response) -> list[str]:
+    return [session.customer_email for session in response.context["page"].rows]
+
+
+def tab_counts(response) -> dict[str, int]:
+    return {tab["label"]: tab["count"] for tab in response.context["tabs"]}
+
+
+def one_of_each_status(org, mode="test"):
+    make_session(org=org, mode=mode, customer_email="open@example.com")
+    make_session(org=org, mode=mode, customer_email="paid@example.com", paid=True)
+    make_session(org=org, mode=mode, customer_email="declined@example.com", failed_attempts=1)
+    expired_session(org=org, mode=mode, customer_email="gone@example.com")
+
+
+def test_tabs_show_exact_counts_per_status(merchant, org):
+    one_of_each_status(org)
+    make_session(org=org, paid=True, customer_email="paid2@example.com")
+    response = merchant.get(LIST)
+    assert tab_counts(response) == {
+        "All": 5,
+        "Open": 1,
+        "Succeeded": 2,
+        "Failed": 1,
+        "Expired": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("open", ["open@example.com"]),
+        ("succeeded", ["paid@example.com"]),
+        ("failed", ["declined@example.com"]),
+        ("expired", ["gone@example.com"]),
+    ],
+)
+def test_a_tab_lists_its_status_only(merchant, org, status, expected):
+    one_of_each_status(org)
+    response = merchant.get(LIST, {"status": status})
+    assert emails(response) == expected
+    assert f'aria-current="page">{status.title()}' in response.text
+
+
+def test_live_sessions_never_show_in_test_mode_and_back(merchant, org):
+    make_session(org=org, customer_email="tester@example.com")
+    make_session(org=org, mode="live", customer_email="buyer@example.com")
+    test_page = merchant.get(LIST)
+    live_page = merchant.get("/dashboard/acme-test/sessions/")
+    assert emails(test_page) == ["tester@example.com"]
+    assert emails(live_page) == ["buyer@example.com"]
+    assert "buyer@example.com" not in test_page.text
+    assert "tester@example.com" not in live_page.text
+    assert tab_counts(test_page)["All"] == tab_counts(live_page)["All"] == 1
+
+
+def test_search_by_email_prefix_counts_the_matches(merchant, org):
+    make_session(org=org, customer_email="jenny@example.com", paid=True)
+    make_session(org=org, customer_email="jenny.rosen@example.com")
+    make_session(org=org, customer_email="bob@example.com")
+    response = merchant.get(LIST, {"q": "Jenny"})
+    assert sorted(emails(response)) == ["jenny.rosen@example.com", "jenny@example.com"]
+    assert tab_counts(response)["All"] == 2
+    assert tab_counts(response)["Succeeded"] == 1
+
+
+def test_search_by_session_id_and_order_number(merchant, org):
+    wanted = make_session(org=org, customer_email="wanted@example.com")
+    make_session(org=org, customer_email="other@example.com")
+    assert emails(merchant.get(LIST, {"q": wanted.public_id})) == ["wanted@example.com"]
+    assert emails(merchant.get(LIST, {"q": f"#{wanted.order.number}"})) == ["wanted@example.com"]
+    assert emails(merchant.get(LIST, {"q": wanted.order.public_id})) == ["wanted@example.com"]
+
+
+def test_filter_by_payment_link_and_source(merchant, org):
+    link = PaymentLinkFactory(org=org, name="Espresso beans")
+    make_session(link=link, customer_email="beans@example.com")
+    make_session(org=org, customer_email="api@example.com")
+    by_link = merchant.get(LIST, {"link": link.public_id})
+    assert emails(by_link) == ["beans@example.com"]
+    assert "Espresso beans" in by_link.text
+    by_source = merchant.get(LIST, {"source": SessionSource.API})
+    assert emails(by_source) == ["api@example.com"]
+    assert tab_counts(by_source)["All"] == 1
+
+
+def test_a_payment_link_of_another_org_filters_nothing(merchant, org):
+    foreign = PaymentLinkFactory()
+    make_session(org=org)
+    response = merchant.get(LIST, {"link": foreign.public_id})
+    assert response.status_code == 200
+    assert len(emails(response)) == 1
+
+
+def test_filter_by_date_range_includes_the_last_day(merchant, org):
+    now = timezone.now()
+    make_session(org=org, customer_email="today@example.com")
+    make_session(org=org, customer_email="old@example.com", created_at=now - timedelta(days=3))
+    day = now.date().isoformat()
+    assert emails(merchant.get(LIST, {"from": day, "to": day})) == ["today@example.com"]
+    three_days_ago = (now - timedelta(days=3)).date().isoformat()
+    assert emails(merchant.get(LIST, {"to": three_days_ago})) == ["old@example.com"]
+
+
+def test_a_date_that_does_not_parse_is_ignored(merchant, org):
+    make_session(org=org)
+    response = merchant.get(LIST, {"from": "yesterday"})
+    assert response.status_code == 200
+    assert len(emails(response)) == 1
+    assert 'aria-invalid="true"' in response.text
+
+
+def test_older_and_newer_pages_walk_the_list(merchant, org):
+    now = timezone.now()
+    for minute in range(30):
+        make_session(
+            org=org,
+            customer_email=f"c{minute:02d}@example.com",
+            created_at=now - timedelta(minutes=minute),
+        )
+    first = merchant.get(LIST, {"status": "open"})
+    assert emails(first)[0] == "c00@example.com" and len(emails(first)) == 25
+    assert first.context["newer_url"] is False
+    older = merchant.get(first.context["older_url"])
+    assert emails(older) == [f"c{m}@example.com" for m in range(25, 30)]
+    assert "status=open" in first.context["older_url"]
+    assert older.context["older_url"] is False
+    back = merchant.get(older.context["newer_url"])
+    assert emails(back) == emails(first)
+
+
+def test_fraud_flag_from_three_failed_attempts(merchant, org):
+    make_session(org=org, customer_email="twice@example.com", failed_attempts=2)
+    make_session(org=org, customer_email="cardtester@example.com", failed_attempts=3)
+    response = merchant.get(LIST)
+    assert response.text.count("Fraud risk") == 1
+    row = response.text.split("cardtester@example.com")[1].split("</tr>")[0]
+    assert "Fraud risk" in row
+
+
+def test_rows_say_when_they_were_created_and_expire(merchant, org):
+    session = make_session(org=org, expires_in_minutes=60)
+    response = merchant.get(LIST)
+    assert ">in 59 min</time>" in response.text or ">in 1 h</time>" in response.text
+    assert ">just now</time>" in response.text
+    assert f'datetime="{session.expires_at.isoformat()}"' in response.text
+    assert f"{session.expires_at:%H:%M:%S} UTC" in response.text
+    assert f"/dashboard/acme-test/test/sessions/{session.public_id}" in response.text
+
+
+def test_empty_states_say_what_to_do(merchant, org):
+    assert "Share a payment link, or create a session with the API" in merchant.get(LIST).text
+    make_session(org=org)
+    response = merchant.get(LIST, {"q": "nobody@"})
+    assert "No sessions match" in response.text
+    assert "Clear search and filters" in response.text
+
+
+def test_htmx_request_gets_the_tabs_and_list_only(merchant, org):
+    make_session(org=org, customer_email="jenny@example.com")
+    partial = merchant.get(LIST, {"status": "open"}, headers={"HX-Request": "true"})
+    assert partial.text.lstrip().startswith('<div id="results"')
+    assert "<html" not in partial.text and "session-filters" in partial.text
+    assert 'class="tabs"' in partial.text and "jenny@example.com" in partial.text
+    assert "HX-Request" in partial["Vary"]
+    full = merchant.get(LIST, {"status": "open"})
+    assert "<html" in full.text and 'id="results"' in full.text
+
+
+def test_back_button_restore_gets_the_full_page(merchant, org):
+    response = merchant.get(
+        LIST, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
+    assert "<html" in response.text
+
+
+def test_customer_email_and_item_name_show_as_text(merchant, org):
+    session = make_session(
+        org=org, items=[LineItem(name='<script>alert("item")</script>', quantity=1, unit_price=100)]
+    )
+    CheckoutSession.objects.filter(pk=session.pk).update(
+        customer_email='"><img src=x onerror=alert(1)>@example.com'
+    )
+    other = make_session(org=org)
+    CheckoutSession.objects.filter(pk=other.pk).update(customer_email="<script>alert(2)</script>")
+    for response in (merchant.get(LIST), merchant.get(LIST, headers={"HX-Request": "true"})):
+        assert "<img src=x" not in response.text
+        assert "<script>alert" not in response.text
+        assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;@example.com" in response.text
+        assert "&lt;script&gt;alert(2)&lt;/script&gt;" in response.text
+        assert "&lt;script&gt;alert(&quot;item&quot;)&lt;/script&gt;" in response.text
+
+
+TAB_VIEWS = [
+    {},
+    *({"status": status} for status in ("open", "succeeded", "failed", "expired")),
+]
+
+
+def _filters(link) -> dict[str, str]:
+    now = timezone.now()
+    return {
+        "q": "c",
+        "link": link.public_id,
+        "source": "payment_link",
+        "from": (now - timedelta(days=1)).date().isoformat(),
+        "to": now.date().isoformat(),
+    }
+
+
+def _populate(org, link, count):
+    """Sessions in every status, from the link and not, so each tab has rows when filtered."""
+    for index in range(count):
+        kind = index % 5
+        make_session(
+            link=link if kind < 4 else None,
+            org=org,
+            customer_email=f"c{index}@example.com",
+            paid=kind == 1,
+            failed_attempts=1 if kind == 2 else 0,
+            created_at=timezone.now() - timedelta(minutes=61) if kind == 3 else None,
+        )
+
+
+@pytest.mark.parametrize("params", TAB_VIEWS)
+def test_query_count_does_not_grow_with_sessions(
+    merchant, org, params, django_assert_num_queries, django_assert_max_num_queries
+):
+    link = PaymentLinkFactory(org=org)
+    _populate(org, link, 5)
+    counted = {}
+    for name, extra in (("plain", {}), ("filtered", _filters(link))):
+        with django_assert_max_num_queries(14) as queries:
+            response = merchant.get(LIST, {**params, **extra})
+        assert response.status_code == 200
+        counted[name] = len(queries.captured_queries)
+    _populate(org, link, 195)
+    for name, extra in (("plain", {}), ("filtered", _filters(link))):
+        with django_assert_num_queries(counted[name]):
+            response = merchant.get(LIST, {**params, **extra})
+        assert response.context["page"].rows
+
+
+def test_chart_shows_each_days_outcomes_and_the_conversion(merchant, org):
+    now = timezone.now()
+    make_session(org=org, paid=True)
+    make_session(org=org, failed_attempts=1)
+    make_session(org=org)  # open: may still pay, so not in the conversion
+    make_session(org=org, created_at=now - timedelta(days=2))  # expired a day and more ago
+    make_session(org=org, created_at=now - timedelta(days=20), paid=True)  # before the 14 days
+    response = merchant.get(LIST)
+    chart = response.context["chart"]
+    assert len(chart.bars) == 14
+    assert chart.totals == {"all": 4, "open": 1, "succeeded": 1, "failed": 1, "expired": 1}
+    assert chart.conversion_percent == 33.3
+    assert ">33.3%<" in response.text
+    today = now.date().isoformat()
+    assert f"?from={today}&amp;to={today}" in response.text
+    assert f"{today[8:].lstrip('0')} {now:%b}: 3 sessions, 1 succeeded, 1 failed, 1 open" in (
+        response.text
+    )
+
+
+def test_chart_is_left_out_of_htmx_swaps(merchant, org):
+    response = merchant.get(LIST, headers={"HX-Request": "true"})
+    assert response.context["chart"] is None
+    assert "outcomes-chart" not in response.text
+
+
+def test_live_mode_without_a_processor_says_how_to_start(merchant, org, settings):
+    settings.LIVE_PAYMENT_PROCESSOR = ""
+    response = merchant.get("/dashboard/acme-test/sessions/")
+    assert "No checkout sessions in live mode yet" in response.text
+    assert "LIVE_PAYMENT_PROCESSOR" in response.text
+    assert "LIVE_PAYMENT_PROCESSOR" not in merchant.get(LIST).text
+
+
+def test_a_single_page_shows_no_pager(merchant, org):
+    make_session(org=org)
+    assert 'aria-label="Pages"' not in merchant.get(LIST).text

@@ -1,0 +1,151 @@
+"""The demo merchant logs in, lands on Checkout sessions, switches tabs (the URL follows, Back
+returns), searches by email, and sees a new session appear without reloading; at desktop and
+phone widths, with no CSP violation."""
+
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from checkout.models import CheckoutSession
+from orgs.models import Organization
+from tests.e2e.conftest import ARTIFACTS
+from tests.factories import make_session
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture
+def demo(transactional_db):
+    call_command("seed_demo", stdout=io.StringIO())
+    return Organization.objects.get(slug="acme")
+
+
+def log_in(page, live_server):
+    page.goto(f"{live_server.url}/dashboard/")
+    page.get_by_label("Username").fill("demo")
+    page.get_by_label("Password").fill("demo")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/acme/test/sessions/")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_demo_merchant_works_the_sessions_list(
+    demo, live_server, page, screenshot, console_errors, viewport
+):
+    page.set_viewport_size(VIEWPORTS[viewport])
+    log_in(page, live_server)
+    expect(page.get_by_role("heading", name="Checkout sessions")).to_be_visible()
+    expect(page.get_by_text("Test mode", exact=True).first).to_be_visible()
+    tabs = page.get_by_role("navigation", name="Sessions by status")
+    expect(tabs.get_by_role("link", name=re.compile(r"^All \d+"))).to_have_attribute(
+        "aria-current", "page"
+    )
+    screenshot(f"dashboard-sessions-{viewport}")
+    page.screenshot(path=ARTIFACTS / f"dashboard-sessions-{viewport}-fold.png", caret="initial")
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
+    assert console_errors == [], "after login"
+
+    tabs.get_by_role("link", name=re.compile(r"^Failed")).click()
+    page.wait_for_url("**/sessions/?status=failed")
+    failed_tab = tabs.get_by_role("link", name=re.compile(r"^Failed"))
+    expect(failed_tab).to_have_attribute("aria-current", "page")
+    expect(page.locator(".badge--failed").first).to_be_visible()
+    expect(page.locator("tbody .badge--succeeded")).to_have_count(0)
+    screenshot(f"dashboard-sessions-failed-{viewport}")
+    assert console_errors == [], "after tab"
+
+    page.go_back()
+    page.wait_for_url("**/dashboard/acme/test/sessions/")
+    expect(tabs.get_by_role("link", name=re.compile(r"^All"))).to_have_attribute(
+        "aria-current", "page"
+    )
+    assert console_errors == [], "after back"
+
+    email = (
+        CheckoutSession.objects.for_org(demo, "test")
+        .exclude(customer_email="")
+        .values_list("customer_email", flat=True)
+        .first()
+    )
+    prefix = email.split("@")[0]
+    page.get_by_label("Search sessions").fill(prefix)
+    page.wait_for_url(f"**/sessions/?q={prefix}")
+    expect(page.locator(".row-link").first).to_contain_text(prefix)
+    for link in page.locator(".row-link").all():
+        expect(link).to_contain_text(prefix)
+    screenshot(f"dashboard-sessions-search-{viewport}")
+    assert console_errors == []
+
+
+def test_a_new_session_appears_without_a_reload(demo, live_server, page, console_errors):
+    log_in(page, live_server)
+    all_tab = page.get_by_role("navigation", name="Sessions by status").get_by_role(
+        "link", name=re.compile(r"^All")
+    )
+    before = int(all_tab.inner_text().split()[-1])
+    make_session(org=demo, customer_email="walk-in@example.com")
+    expect(page.get_by_text("walk-in@example.com")).to_be_visible(timeout=12_000)
+    expect(all_tab).to_contain_text(str(before + 1))
+    assert console_errors == []
+
+
+def test_keyboard_reaches_the_tabs_with_a_visible_focus(demo, live_server, page):
+    log_in(page, live_server)
+    first_tab = page.locator(".tab").first
+    first_tab.focus()
+    page.keyboard.press("Tab")
+    focused = page.locator(".tab:focus-visible")
+    expect(focused).to_have_count(1)
+    assert focused.evaluate("el => getComputedStyle(el).outlineStyle") == "solid"
+
+
+def set_visibility(page, state: str) -> None:
+    page.evaluate(
+        """state => {
+            const visibility = { get: () => state, configurable: true };
+            Object.defineProperty(document, "visibilityState", visibility);
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_nothing_polls_while_the_browser_tab_is_hidden(demo, live_server, page):
+    polls = []
+    page.on("request", lambda request: "/sessions/poll" in request.url and polls.append(request))
+    log_in(page, live_server)
+    page.wait_for_timeout(5_500)
+    assert polls  # every 5 s while visible
+    set_visibility(page, "hidden")
+    page.wait_for_timeout(500)
+    asked = len(polls)
+    page.wait_for_timeout(11_000)
+    assert len(polls) == asked
+    set_visibility(page, "visible")  # coming back asks at once
+    page.wait_for_timeout(500)
+    assert len(polls) == asked + 1
+
+
+def test_tabs_search_and_pages_work_without_javascript(demo, live_server, browser):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    log_in(page, live_server)
+    tabs = page.get_by_role("navigation", name="Sessions by status")
+    tabs.get_by_role("link", name=re.compile(r"^Succeeded")).click()
+    page.wait_for_url("**/sessions/?status=succeeded")
+    expect(page.locator("tbody .badge--succeeded").first).to_be_visible()
+    expect(page.locator("tbody .badge--failed")).to_have_count(0)
+    page.get_by_role("link", name="Older →").click()
+    page.wait_for_url(re.compile(r"status=succeeded.*after=cs_test_"))
+    page.get_by_label("Search sessions").fill("a")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"q=a.*status=succeeded|status=succeeded.*q=a"))
+    expect(tabs.get_by_role("link", name=re.compile(r"^Succeeded"))).to_have_attribute(
+        "aria-current", "page"
+    )
+    for link in page.locator(".row-link").all():
+        expect(link).to_contain_text("a")
+    context.close()
