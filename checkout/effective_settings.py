@@ -89,7 +89,27 @@ def resolve_settings(
 
 
 def effective_settings(session) -> EffectiveSettings:
-    """Effective settings of an existing session (its currency is fixed on its order)."""
-    return resolve_settings(
+    """Effective settings of an existing session (its currency is fixed on its order).
+
+    Resolved once per session object: a request's view, forms, checks and templates share the
+    result. The session's own overrides are part of the memo's key, so changing one on the
+    object resolves again; its org and link are taken as loaded (a request doesn't edit them).
+    """
+    key = (
+        session.org_id,
+        session.payment_link_id,
+        session.success_url,
+        session.callback_url,
+        session.require_phone,
+        session.require_location,
+        session.require_shipping_address,
+        session.order.currency,
+    )
+    memo = session.__dict__.get("_effective_settings")
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    effective = resolve_settings(
         org=session.org, link=session.payment_link, session=session, currency=session.order.currency
     )
+    session.__dict__["_effective_settings"] = (key, effective)
+    return effective

@@ -3,6 +3,7 @@ OR-merge across org, payment link and session."""
 
 import pytest
 
+from checkout import effective_settings as resolver
 from checkout.effective_settings import RequiredFieldSet, effective_settings
 from tests.factories import OrganizationFactory, PaymentLinkFactory, make_session
 
@@ -95,3 +96,22 @@ def test_org_level_requirement_stays_required():
     org = OrganizationFactory(require_location=True)
     session = make_session(link=PaymentLinkFactory(org=org), required_fields=RequiredFieldSet())
     assert effective_settings(session).required_fields.location
+
+
+def test_a_session_resolves_its_settings_once_until_one_of_its_overrides_changes(
+    org_with_defaults, monkeypatch
+):
+    session = make_session(org=org_with_defaults)
+    calls = []
+    real_resolve = resolver.resolve_settings
+    monkeypatch.setattr(
+        resolver, "resolve_settings", lambda **kwargs: calls.append(1) or real_resolve(**kwargs)
+    )
+
+    first = effective_settings(session)
+    assert effective_settings(session) is first  # the page, the form and the check share it
+    session.success_url = "https://merchant.example.com/changed"
+    changed = effective_settings(session)
+
+    assert len(calls) == 2
+    assert changed.success_url == "https://merchant.example.com/changed"
