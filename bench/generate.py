@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
+from checkout.management.commands.seed_demo import COUNTRIES, USER_AGENTS
 from checkout.models import RollupWatermark
 from checkout.processors.test import CUSTOMER_MESSAGES
 from checkout.rollup import rebuild_rollup
@@ -53,25 +54,6 @@ DECLINES = [
     ("card_declined", "stolen_card"),
     ("card_declined", "card_velocity_exceeded"),
 ]
-COUNTRIES = [
-    ("US", "94107"),
-    ("US", "10001"),
-    ("GB", "EC1A 1BB"),
-    ("DE", "10115"),
-    ("FR", "75001"),
-    ("JP", "100-0001"),
-    ("CA", "M5V 2T6"),
-    ("NL", "1012 AB"),
-]
-USER_AGENTS = {
-    "desktop": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/126.0 Safari/537.36",
-    "mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-    "tablet": "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-}
-
 # Tables the bench owns in its database, emptied before each run (children first).
 TABLES = [
     "checkout_callbackdelivery",
