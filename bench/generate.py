@@ -141,7 +141,9 @@ WITH draws AS (
 ), timed AS (
     SELECT s.*,
         -- Open sessions were created in the last 12 hours with a day to pay; the rest over
-        -- the last {DAYS} days, finished (expiresInMinutes 60 mostly, some 30 or 1440).
+        -- the last {DAYS} days (expiresInMinutes 60 mostly, some 30 or 1440): expired ones
+        -- finished, paid and declined ones up to 10 minutes ago, so the newest of those are
+        -- still inside their window (unfinished, as in real traffic).
         CASE WHEN status = 'open' THEN interval '1440 minutes'
              WHEN r_expiry < 0.8 THEN interval '60 minutes'
              WHEN r_expiry < 0.9 THEN interval '30 minutes'
@@ -151,8 +153,11 @@ WITH draws AS (
     SELECT t.*,
         CASE WHEN status = 'open'
              THEN %(now)s - interval '5 minutes' - r_time * interval '12 hours'
-             ELSE %(now)s - interval '{DAYS} days'
+             WHEN status = 'expired'
+             THEN %(now)s - interval '{DAYS} days'
                   + r_time * (interval '{DAYS} days' - lifetime - interval '1 minute')
+             ELSE %(now)s - interval '{DAYS} days'
+                  + r_time * (interval '{DAYS} days' - interval '10 minutes')
         END AS created_at
     FROM timed t
 ), numbered AS (

@@ -3,11 +3,13 @@ in-process: API with the Bearer key, dashboard with a logged-in member) or, wher
 yet, through the querysets the dashboard will call. Each is run untimed once with its queries
 captured (count, and ``EXPLAIN (ANALYZE, BUFFERS)`` of the slow ones), then timed ≥ 30 times."""
 
+import re
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from html import unescape
 
 from django.db import connection
 from django.test import Client
@@ -26,6 +28,7 @@ ROWS_DEEP = 100_000
 # Queries at least this slow (ms) in the captured run get an EXPLAIN, besides the slowest.
 EXPLAIN_OVER_MS = 5.0
 MAX_EXPLAINS = 3
+OLDER_LINK = re.compile(r'rel="next" href="([^"]+)"')
 
 
 class BenchError(Exception):
@@ -91,6 +94,28 @@ def _ok(response, path: str):
     return response
 
 
+def _period(first_day, last_day) -> tuple[datetime, datetime]:
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+    return start, datetime.combine(last_day, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
+
+
+def funnel(org, mode: str, *, first_day, last_day):
+    """The funnel of the sessions created in the period, as the page reads it."""
+    return (
+        CheckoutSession.objects.for_org(org, mode)
+        .created_between(*_period(first_day, last_day))
+        .funnel()
+    )
+
+
+def top_declines(org, mode: str, *, first_day, last_day):
+    """The top decline reasons of that period, as the page reads them."""
+    sessions = CheckoutSession.objects.for_org(org, mode).created_between(
+        *_period(first_day, last_day)
+    )
+    return sessions.top_decline_reasons()
+
+
 def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None] = print):
     """Every timing of step 2, in order; ``log`` gets one line per timing."""
     org, mode = dataset.org, Mode.TEST
@@ -122,6 +147,18 @@ def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None]
     prefix = local_part[:6]  # "user12": thousands of user12…, user120… in the org
     rare_prefix = local_part  # "user12345": that customer and a few user12345x
     today = timezone.now().date()
+
+    def page_get(url: str = sessions_page, **params):
+        return lambda: _ok(merchant.get(url, params), url)
+
+    # Page 51 of the sessions page: follow its own Older link 50 times (untimed).
+    deep_page_url, deep_pages = sessions_page, 0
+    for _ in range(PAGES_DEEP):
+        html = _ok(merchant.get(deep_page_url), deep_page_url).content.decode()
+        older = OLDER_LINK.search(html)
+        if not older:
+            break
+        deep_page_url, deep_pages = unescape(older[1]), deep_pages + 1
 
     cases = [
         *(
@@ -175,10 +212,45 @@ def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None]
                 org, mode, first_day=today - timedelta(days=13), last_day=today
             ),
         ),
+        *(
+            (
+                f"sessions_page_{tab or 'all'}",
+                f"Checkout sessions page, full GET, {tab or 'all'} tab (list, tab counts, "
+                "chart, funnel, decline reasons)",
+                page_get(**({"status": tab} if tab else {})),
+            )
+            for tab in ("", *SessionStatus.values)
+        ),
         (
-            "sessions_page",
-            "Checkout sessions page GET /dashboard/<org>/test/sessions/ (where /dashboard/ lands)",
-            lambda: _ok(merchant.get(sessions_page), sessions_page),
+            "sessions_page_51",
+            f"Checkout sessions page {deep_pages + 1}, full GET of the Older link of page "
+            f"{deep_pages}",
+            page_get(url=deep_page_url),
+        ),
+        (
+            "sessions_search_email",
+            f"Checkout sessions page, full GET, search {email!r}",
+            page_get(q=email),
+        ),
+        (
+            "sessions_search_email_prefix",
+            f"Checkout sessions page, full GET, search {prefix!r}",
+            page_get(q=prefix),
+        ),
+        (
+            "sessions_search_session_id",
+            "Checkout sessions page, full GET, search by a session id",
+            page_get(q=sample.public_id),
+        ),
+        (
+            "funnel_14_days",
+            "Funnel of the last 14 days (what the page calls)",
+            lambda: funnel(org, mode, first_day=today - timedelta(days=13), last_day=today),
+        ),
+        (
+            "top_declines_14_days",
+            "Top decline reasons of the last 14 days (what the page calls)",
+            lambda: top_declines(org, mode, first_day=today - timedelta(days=13), last_day=today),
         ),
         (
             "orders_list",

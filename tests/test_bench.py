@@ -102,7 +102,7 @@ def test_timing_step_writes_every_key_and_a_timing_per_read(tmp_path):
     assert set(written) == RESULT_KEYS
     assert written["sessions"] == SESSIONS
     assert set(written["dashboard_p95_ms"]) == set(written["dashboard_queries"])
-    assert {"api_list_open", "api_list_page_51", "tab_counts", "sessions_page"} <= set(
+    assert {"api_list_open", "api_list_page_51", "tab_counts", "sessions_page_all"} <= set(
         written["dashboard_p95_ms"]
     )
     assert all(count >= 1 for count in written["dashboard_queries"].values())
