@@ -63,6 +63,7 @@ TABLES = [
     "checkout_order",
     "checkout_ordercounter",
     "checkout_sessionrollup",
+    "checkout_declinerollup",
     "checkout_rollupwatermark",
     "checkout_idempotencyrecord",
     "django_tasks_database_dbtaskresult",

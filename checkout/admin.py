@@ -13,6 +13,7 @@ from checkout.choices import SessionStatus
 from checkout.models import (
     CallbackDelivery,
     CheckoutSession,
+    DeclineRollup,
     IdempotencyRecord,
     Order,
     OrderCounter,
@@ -393,9 +394,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(SessionRollup)
 class SessionRollupAdmin(ReadOnlyAdmin):
-    list_display = ["org", "mode", "day", "status", "count"]
+    list_display = ["org", "mode", "day", "status", "count", "details_provided"]
     list_filter = ["mode", "status", "org"]
     list_select_related = ["org"]
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+
+@admin.register(DeclineRollup)
+class DeclineRollupAdmin(ReadOnlyAdmin):
+    list_display = ["org", "mode", "day", "reason", "declines", "sessions", "paid_sessions"]
+    list_filter = ["mode", "org"]
+    list_select_related = ["org"]
+    search_fields = ["reason"]
     date_hierarchy = "day"
     show_full_result_count = False
 

@@ -216,11 +216,20 @@ class CheckoutSession(RequiredFields):
             ),
             # Sessions not finished yet (expires_at after the rollup's watermark), per org, and
             # the rollup's own range scan (expires_at in (old, new watermark]).
-            # Covering: the live count reads status columns from the index alone.
+            # Covering: the live count (and the funnel's details step) reads status columns
+            # from the index alone.
             models.Index(
                 fields=["org", "mode", "expires_at"],
-                include=["is_paid", "failed_attempts", "created_at"],
+                include=["is_paid", "failed_attempts", "created_at", "details_provided_at"],
                 name="session_org_mode_expires",
+            ),
+            # The unfinished sessions that had a declined attempt (ids, from the index alone):
+            # the decline reasons not yet in the rollup, without the other unfinished sessions.
+            models.Index(
+                fields=["org", "mode", "expires_at"],
+                include=["created_at", "is_paid", "id"],
+                condition=Q(failed_attempts__gt=0),
+                name="session_declined_expires",
             ),
             models.Index(fields=["expires_at"], name="session_expires_at"),
             models.Index(
@@ -281,6 +290,9 @@ class SessionRollup(models.Model):
     day = models.DateField()
     status = models.CharField(max_length=10)
     count = models.PositiveBigIntegerField(default=0)
+    # Of those, the sessions whose customer provided their details (the funnel's second step;
+    # "payment attempted" and "paid" follow from the status).
+    details_provided = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -293,8 +305,35 @@ class SessionRollup(models.Model):
         return f"{self.org_id} {self.mode} {self.day} {self.status}: {self.count}"
 
 
+class DeclineRollup(models.Model):
+    """The declined payment attempts of finished sessions, per org, mode, day of the session's
+    creation (UTC) and reason (``decline_code``, else ``code``): advanced and rebuilt with
+    ``SessionRollup`` up to the same watermark (a finished session gets no more attempts)."""
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    day = models.DateField()
+    # As the processor sent it: any length (a live processor's codes are not ours to bound).
+    reason = models.TextField()
+    declines = models.PositiveBigIntegerField(default=0)
+    sessions = models.PositiveBigIntegerField(default=0)  # with at least one such decline
+    paid_sessions = models.PositiveBigIntegerField(default=0)  # of those, paid in the end
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "mode", "day", "reason"], name="decline_rollup_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org_id} {self.mode} {self.day} {self.reason}: {self.declines}"
+
+
 class RollupWatermark(models.Model):
-    """The one row saying up to which ``expires_at`` sessions are counted in the rollup."""
+    """The one row saying up to which ``expires_at`` sessions are counted in the rollups."""
 
     finished_before = models.DateTimeField()
 

@@ -18,7 +18,18 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Case, Count, ExpressionWrapper, Max, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
@@ -48,6 +59,44 @@ def status_conditions(now: datetime) -> dict[str, Q]:
         SessionStatus.OPEN: unpaid & Q(failed_attempts=0) & active_q(now),
         SessionStatus.EXPIRED: unpaid & Q(failed_attempts=0) & ~active_q(now),
     }
+
+
+# The checkout funnel (SPEC: opened → details → attempted → paid). Each step's sessions are a
+# subset of the step before's (paying needs saved details; paid is an attempt).
+FUNNEL_STEPS = ("opened", "details_provided", "payment_attempted", "paid")
+
+
+def funnel_step_conditions() -> dict[str, Q]:
+    """The SQL condition of a session having reached each funnel step. "Attempted" is a
+    declined or a successful charge; a processor outage is not an attempt (SPEC)."""
+    paid = Q(is_paid=True)
+    return {
+        "opened": Q(),
+        "details_provided": Q(details_provided_at__isnull=False),
+        "payment_attempted": paid | Q(failed_attempts__gt=0),
+        "paid": paid,
+    }
+
+
+def dropped_at_condition(step: str) -> Q:
+    """Sessions that reached the step before ``step`` but not ``step`` itself."""
+    conditions = funnel_step_conditions()
+    previous = FUNNEL_STEPS[FUNNEL_STEPS.index(step) - 1]
+    return conditions[previous] & ~conditions[step]
+
+
+def decline_reason_expression(data: str = "data") -> Coalesce:
+    """A ``payment_failed`` event's reason in SQL, from its JSON ``data`` (a field path such
+    as ``events__data``): ``decline_code``, else ``code``, else ``unknown``."""
+    return Coalesce(
+        NullIf(KeyTextTransform("decline_code", data), Value("")),
+        NullIf(KeyTextTransform("code", data), Value("")),
+        Value(UNKNOWN_REASON),
+        output_field=models.CharField(),
+    )
+
+
+UNKNOWN_REASON = "unknown"
 
 
 def _status_count_expressions(now: datetime | None) -> dict[str, Count]:
@@ -167,40 +216,61 @@ class CheckoutSessionQuerySet(models.QuerySet):
             self = self.filter(created_at__lt=end)
         return self
 
+    def reached_step(self, step: str) -> "CheckoutSessionQuerySet":
+        """Sessions that reached the funnel step ``step`` (one of ``FUNNEL_STEPS``)."""
+        return self.filter(funnel_step_conditions()[step])
+
+    def dropped_at_step(self, step: str) -> "CheckoutSessionQuerySet":
+        """Sessions that reached the step before ``step`` and stopped there."""
+        return self.filter(dropped_at_condition(step))
+
+    def with_decline_reason(self, reason: str) -> "CheckoutSessionQuerySet":
+        """Sessions with at least one declined attempt for ``reason`` (a ``decline_code``, else
+        a ``code``, as ``top_decline_reasons`` counts them); each session once."""
+        events = self.model._meta.get_field("events").related_model.objects
+        declines = (
+            events.filter(session=OuterRef("pk"), kind=EventKind.PAYMENT_FAILED)
+            .annotate(reason=decline_reason_expression())
+            .filter(reason=reason)
+        )
+        # failed_attempts > 0 is implied, and skips the sessions that never had a decline.
+        return self.filter(Exists(declines), failed_attempts__gt=0)
+
     def funnel(self) -> "Funnel":
         """The checkout funnel of these sessions (filter them first: ``for_org``,
-        ``created_between``): opened → details provided → payment attempted → paid, in one
-        aggregate query. "Attempted" is a declined or a successful charge (paid, or
-        ``failed_attempts > 0``); a processor outage is not an attempt (SPEC)."""
-        paid = Q(is_paid=True)
+        ``created_between``), row by row in one aggregate query. An org's period reads it from
+        the rollup instead (``checkout.rollup.funnel``)."""
+        conditions = funnel_step_conditions()
         counts = self.order_by().aggregate(
             opened=Count("pk"),
-            details_provided=Count("pk", filter=Q(details_provided_at__isnull=False)),
-            payment_attempted=Count("pk", filter=paid | Q(failed_attempts__gt=0)),
-            paid=Count("pk", filter=paid),
+            **{step: Count("pk", filter=conditions[step]) for step in FUNNEL_STEPS[1:]},
+            details_not_attempted=Count("pk", filter=dropped_at_condition("payment_attempted")),
         )
         return Funnel(**counts)
 
     def top_decline_reasons(self, limit: int = 5) -> "list[DeclineReasonCount]":
         """The most frequent reasons cards were declined in these sessions, with counts: each
         ``payment_failed`` event counts once under its ``decline_code``, else its ``code`` (the
-        rule of ``checkout.declines.decline_reason``). One grouped query."""
-        reason = Coalesce(
-            NullIf(KeyTextTransform("decline_code", "events__data"), Value("")),
-            NullIf(KeyTextTransform("code", "events__data"), Value("")),
-            Value("unknown"),
-            output_field=models.CharField(),
-        )
-        rows = (
+        rule of ``checkout.declines.decline_reason``), and each session once per reason. One
+        grouped query; an org's period reads the rollup (``checkout.rollup``)."""
+        rows = self.decline_reason_counts().order_by("-declines", "reason")[:limit]
+        return [DeclineReasonCount(row["reason"], row["declines"], row["sessions"]) for row in rows]
+
+    def decline_reason_counts(self, *group_by: str) -> models.QuerySet:
+        """Rows of ``reason`` (and ``group_by``) with ``declines``, ``sessions`` and
+        ``paid_sessions`` (sessions paid in the end) of these sessions."""
+        return (
             # failed_attempts > 0 is implied (each decline counts one), and leaves out the
             # sessions that never had one before looking up their events.
             self.filter(failed_attempts__gt=0, events__kind=EventKind.PAYMENT_FAILED)
             .order_by()
-            .values(reason=reason)
-            .annotate(declines=Count("events__id"))
-            .order_by("-declines", "reason")[:limit]
+            .values(*group_by, reason=decline_reason_expression("events__data"))
+            .annotate(
+                declines=Count("events__id"),
+                sessions=Count("pk", distinct=True),
+                paid_sessions=Count("pk", distinct=True, filter=Q(is_paid=True)),
+            )
         )
-        return [DeclineReasonCount(row["reason"], row["declines"]) for row in rows]
 
     def page(
         self, *, limit: int, after: "Cursor | None" = None, before: "Cursor | None" = None
@@ -236,17 +306,41 @@ class CheckoutSessionQuerySet(models.QuerySet):
         row = (
             self.order_by()
             .filter(expires_at__gt=since)
-            .aggregate(
-                sessions=Count("expires_at"),
-                paid=Count("expires_at", filter=Q(is_paid=True)),
-                failed_attempts=Sum("failed_attempts"),
-                ended=Count("expires_at", filter=Q(expires_at__lte=now)),
-                newest=Max("created_at"),
-            )
+            .aggregate(**change_marker_aggregates(since, now))
         )
-        newest = row["newest"].isoformat() if row["newest"] else "-"
-        state = f"{row['sessions']}:{row['paid']}:{row['failed_attempts'] or 0}:{row['ended']}"
-        return hashlib.blake2s(f"{state}:{newest}".encode(), digest_size=8).hexdigest()
+        return change_marker_of([row])
+
+
+def change_marker_aggregates(since: datetime, now: datetime) -> dict:
+    """What ``change_marker`` counts, as aggregates over sessions with ``expires_at > since``
+    (filtered here too, so a query reading a wider range can add them to its own)."""
+    changeable = Q(expires_at__gt=since)
+    aggregates = {
+        "marker_sessions": Count("expires_at", filter=changeable),
+        "marker_paid": Count("expires_at", filter=changeable & Q(is_paid=True)),
+        "marker_failed_attempts": Sum("failed_attempts", filter=changeable),
+        "marker_newest": Max("created_at", filter=changeable),
+    }
+    if since < now:  # else none can have ended since (a page's own marker): 0, not counted
+        aggregates["marker_ended"] = Count("expires_at", filter=changeable & Q(expires_at__lte=now))
+    return aggregates
+
+
+def change_marker_of(rows) -> str:
+    """The marker of ``change_marker_aggregates`` rows (one, or one per group of a grouped
+    query): the same text whichever way the sessions were grouped."""
+    rows = list(rows)
+    total = {
+        name: sum(row.get(name) or 0 for row in rows)
+        for name in ("marker_sessions", "marker_paid", "marker_failed_attempts", "marker_ended")
+    }
+    newest = max((row["marker_newest"] for row in rows if row["marker_newest"]), default=None)
+    state = ":".join(
+        str(total[name])
+        for name in ("marker_sessions", "marker_paid", "marker_failed_attempts", "marker_ended")
+    )
+    newest_text = newest.isoformat() if newest else "-"
+    return hashlib.blake2s(f"{state}:{newest_text}".encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -280,9 +374,17 @@ class Page:
     has_newer: bool
 
 
+FUNNEL_LABELS = {
+    "opened": "Sessions opened",
+    "details_provided": "Details provided",
+    "payment_attempted": "Payment attempted",
+    "paid": "Paid",
+}
+
+
 @dataclass(frozen=True)
 class FunnelStep:
-    name: str
+    name: str  # one of FUNNEL_STEPS: the list filter ``reached_step`` / ``dropped_at_step``
     label: str
     count: int
     dropped: int  # sessions of the step before that did not reach this one
@@ -294,28 +396,29 @@ class FunnelStep:
 
 @dataclass(frozen=True)
 class Funnel:
-    """Sessions opened, with details, with a payment attempt, paid (``funnel()``)."""
+    """Sessions opened, with details, with a payment attempt, paid (``funnel()``), and the
+    sessions with details but no attempt (the one drop-off that is not a difference of two
+    steps when a session skipped one, as only data written by hand can)."""
 
     opened: int
     details_provided: int
     payment_attempted: int
     paid: int
+    details_not_attempted: int
 
     @property
     def steps(self) -> list[FunnelStep]:
         """The steps in order, each with the drop-off from the step before."""
-        counts = [
-            ("opened", "Sessions opened", self.opened),
-            ("details_provided", "Details provided", self.details_provided),
-            ("payment_attempted", "Payment attempted", self.payment_attempted),
-            ("paid", "Paid", self.paid),
+        dropped = {
+            "opened": 0,
+            "details_provided": self.opened - self.details_provided,
+            "payment_attempted": self.details_not_attempted,
+            "paid": self.payment_attempted - self.paid,
+        }
+        return [
+            FunnelStep(name, FUNNEL_LABELS[name], getattr(self, name), dropped[name])
+            for name in FUNNEL_STEPS
         ]
-        previous = self.opened
-        steps = []
-        for name, label, count in counts:
-            steps.append(FunnelStep(name, label, count, max(previous - count, 0)))
-            previous = count
-        return steps
 
     @property
     def conversion_rate(self) -> float:
@@ -325,7 +428,8 @@ class Funnel:
 @dataclass(frozen=True)
 class DeclineReasonCount:
     reason: str  # a decline code (``insufficient_funds``) or code (``expired_card``)
-    count: int
+    count: int  # declined attempts
+    sessions: int = 0  # sessions with at least one of them
 
     @property
     def explanation(self) -> DeclineExplanation:
