@@ -1,26 +1,63 @@
-"""The Checkout sessions list's view of the URL: tab, search, filters and page, as a form.
+"""The Checkout sessions list's view of the URL: tab, search, filters, page and the insights'
+period, as a form.
 
 Everything a merchant chooses is a GET parameter, so a link (or Back) opens the same view.
-A value that does not parse is ignored (and its field says why), never a 500.
+A value that does not parse is ignored (and the page names its field and says why), never a 500.
 """
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
+from django.core.validators import RegexValidator
 from django.http import QueryDict
 
 from checkout.choices import SessionSource, SessionStatus
-from checkout.queries import CheckoutSessionQuerySet, Cursor
+from checkout.declines import DECLINE_EXPLANATIONS
+from checkout.queries import UNKNOWN_REASON, CheckoutSessionQuerySet, Cursor
 
-# The parameters that narrow the list (the tab and the page do not).
-FILTERS = ("q", "link", "source", "from", "to")
+# The parameters that narrow the list (the tab, the page and the period do not).
+FILTERS = ("q", "link", "source", "from", "to", "step", "reason")
+# Filters whose tab counts the rollups answer (with the dates): see ``rollup_filter``.
+ROLLUP_FILTERS = ({"from", "to", "step"}, {"from", "to", "reason"})
+PERIODS = [7, 14, 30, 90]
+DEFAULT_PERIOD = 14
+# The funnel filters: sessions that reached a step, or stopped just before it.
+STEP_CHOICES = [
+    ("", "Any funnel step"),
+    ("details_provided", "Provided details"),
+    ("payment_attempted", "Attempted a payment"),
+    ("paid", "Paid"),
+    ("dropped_details_provided", "Left before giving details"),
+    ("dropped_payment_attempted", "Gave details, never attempted a payment"),
+    ("dropped_paid", "Attempted, not paid"),
+]
+# A processor's code: printable ASCII without spaces (Stripe's are snake_case); the reasons we
+# explain are offered in a list, any other code a processor sent still filters.
+decline_reason_validator = RegexValidator(
+    r"\A[!-~]+\Z", "Not a decline reason: a code such as insufficient_funds."
+)
 
 
 class SessionListForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "All"), *SessionStatus.choices])
-    q = forms.CharField(required=False, max_length=254, strip=True)
-    link = forms.ChoiceField(required=False)
+    q = forms.CharField(required=False, max_length=254, strip=True, label="Search")
+    link = forms.ChoiceField(required=False, label="Payment link")
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *SessionSource.choices])
+    step = forms.ChoiceField(required=False, choices=STEP_CHOICES, label="Funnel step")
+    reason = forms.CharField(
+        required=False,
+        max_length=100,
+        strip=True,
+        validators=[decline_reason_validator],
+        label="Decline reason",
+    )
+    period = forms.TypedChoiceField(
+        required=False,
+        choices=[(str(days), f"{days} days") for days in PERIODS],
+        coerce=int,
+        empty_value=None,
+        label="Period",
+    )
     after = forms.CharField(required=False, max_length=64)
     before = forms.CharField(required=False, max_length=64)
 
@@ -46,9 +83,40 @@ class SessionListForm(forms.Form):
         return self.value("status") or ""
 
     @property
+    def period_days(self) -> int:
+        """The insights' period in days (the last ``period_days`` UTC days, today included)."""
+        return self.value("period") or DEFAULT_PERIOD
+
+    @property
+    def period_in_url(self) -> int | None:
+        """The period to carry in the filter form's submissions (None for the default)."""
+        return None if self.period_days == DEFAULT_PERIOD else self.period_days
+
+    @property
     def is_filtered(self) -> bool:
         """Search or a filter narrows the list: tab counts are then counted on it."""
         return any(self.value(name) for name in FILTERS)
+
+    @property
+    def rollup_filter(self) -> bool:
+        """The filters in use are dates with a funnel step, or dates with a decline reason:
+        the rollups count those tabs (``checkout.rollup``) instead of the rows."""
+        used = {name for name in FILTERS if self.value(name)}
+        return any(used <= allowed for allowed in ROLLUP_FILTERS)
+
+    @property
+    def created_days(self) -> tuple[date | None, date | None]:
+        """The first and last day (UTC, both included) of the date filter, either open."""
+        return self.value("from"), self.value("to")
+
+    @property
+    def reason_choices(self) -> list[tuple[str, str]]:
+        """The decline reasons to offer: the ones we explain, ``unknown``, and the one in the
+        URL if it is another (a live processor's code, linked from the top reasons)."""
+        reasons = sorted({*DECLINE_EXPLANATIONS, UNKNOWN_REASON})
+        if (current := self.value("reason")) and current not in reasons:
+            reasons.append(current)
+        return [("", "Any decline reason"), *((reason, reason) for reason in reasons)]
 
     def filter(self, sessions: CheckoutSessionQuerySet) -> CheckoutSessionQuerySet:
         """``sessions`` narrowed by the search and filters (not the tab)."""
@@ -58,7 +126,14 @@ class SessionListForm(forms.Form):
             sessions = sessions.for_payment_link(self.payment_links[link])
         if source := self.value("source"):
             sessions = sessions.from_source(source)
-        start, end = self.value("from"), self.value("to")
+        if step := self.value("step"):
+            if step.startswith("dropped_"):
+                sessions = sessions.dropped_at_step(step.removeprefix("dropped_"))
+            else:
+                sessions = sessions.reached_step(step)
+        if reason := self.value("reason"):
+            sessions = sessions.with_decline_reason(reason)
+        start, end = self.created_days
         return sessions.created_between(
             datetime.combine(start, time.min, tzinfo=UTC) if start else None,
             # "to" is a whole day, included.
@@ -76,8 +151,10 @@ class SessionListForm(forms.Form):
     def query(self, *, drop=(), **changes) -> str:
         """This view's query string without ``drop`` and with ``changes`` (None removes)."""
         params = QueryDict(mutable=True)
-        for name in ("status", *FILTERS, "after", "before"):
+        for name in ("status", *FILTERS, "period", "after", "before"):
             value = changes.get(name, self.data.get(name)) if name not in drop else None
+            if name == "period" and value in (DEFAULT_PERIOD, str(DEFAULT_PERIOD)):
+                value = None  # the default needs no parameter
             if value:
                 params[name] = value
         return params.urlencode()

@@ -12,11 +12,16 @@ from django.utils.cache import patch_vary_headers
 from checkout.choices import SessionStatus
 from checkout.models import MAX_EXPIRES_IN_MINUTES, CheckoutSession
 from checkout.processors import processor_for_mode
-from checkout.rollup import daily_status_counts, status_counts
+from checkout.rollup import (
+    Unfinished,
+    decline_reason_status_counts,
+    read_unfinished,
+    status_counts,
+)
 from dashboard.access import dashboard_view
-from dashboard.charts import OutcomeChart, outcome_chart
 from dashboard.csv_export import session_csv_lines
 from dashboard.forms import FILTERS, SessionListForm
+from dashboard.insights import session_insights
 from orgs.models import PaymentLink
 
 PAGE = "dashboard/sessions.html"
@@ -25,7 +30,6 @@ PAGE_SIZE = 25
 # a session is flagged once this many payment attempts have failed.
 FRAUD_FLAG_FAILED_ATTEMPTS = 3
 TABS = [("", "All"), *SessionStatus.choices]
-CHART_DAYS = 14
 
 
 def _list_form(request) -> SessionListForm:
@@ -33,17 +37,35 @@ def _list_form(request) -> SessionListForm:
     return SessionListForm(request.GET, payment_links=list(links))
 
 
+def _tab_counts(request, form: SessionListForm, narrowed, unfinished: Unfinished) -> dict:
+    """Exact counts per tab: from the rollups unless search or a filter they can't answer
+    narrows the list (then counted on its rows)."""
+    org, mode = request.org, request.mode
+    if not form.is_filtered or form.rollup_filter:
+        first_day, last_day = form.created_days
+        if reason := form.value("reason"):
+            return decline_reason_status_counts(
+                org, mode, reason, first_day=first_day, last_day=last_day, unfinished=unfinished
+            )
+        return status_counts(
+            org,
+            mode,
+            unfinished=unfinished,
+            first_day=first_day,
+            last_day=last_day,
+            step=form.value("step"),
+        )
+    return narrowed.status_counts(unfinished.now)
+
+
 def _list_context(request, form: SessionListForm, now: datetime) -> dict:
     """Everything the list and its tabs show, in a fixed number of queries."""
     everything = CheckoutSession.objects.for_org(request.org, request.mode)
-    # Taken before the rows are read: a change in between makes the next poll refresh.
-    marker = everything.change_marker(since=now, now=now)
+    # The unfinished sessions, read once, before the rows (so a change in between makes the
+    # next poll refresh): the live part of every count, and the poll's change marker.
+    unfinished = read_unfinished(request.org, request.mode, now)
     narrowed = form.filter(everything)
-    counts = (
-        narrowed.status_counts(now)
-        if form.is_filtered
-        else status_counts(request.org, request.mode, now)
-    )
+    counts = _tab_counts(request, form, narrowed, unfinished)
     sessions = narrowed.with_status(now)
     if form.tab:
         sessions = sessions.in_status(form.tab, now)
@@ -72,6 +94,7 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
             for status, label in TABS
         ],
         "list_url": url,
+        "unfinished": unfinished,
         "clear_url": f"{url}?{form.query(drop=FILTERS + ('after', 'before'))}",
         "newer_url": page.has_newer
         and page.rows
@@ -82,7 +105,9 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         # Only the first page polls: new sessions appear at its top.
         "poll_url": not page.has_newer
         and f"{_url('dashboard:sessions_poll', request)}?"
-        + "&".join(filter(None, [first_page, f"since={_micros(now)}", f"v={marker}"])),
+        + "&".join(
+            filter(None, [first_page, f"since={_micros(now)}", f"v={unfinished.change_marker}"])
+        ),
         "export_url": f"{_url('dashboard:sessions_export', request)}?{first_page}",
     }
 
@@ -95,12 +120,19 @@ def _micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def _render_list(
-    request, form: SessionListForm, now: datetime, chart: OutcomeChart | None = None
-) -> HttpResponse:
-    context = {**_list_context(request, form, now), "chart": chart}
+def _render_list(request, form: SessionListForm, now: datetime, *, insights=False) -> HttpResponse:
+    context = _list_context(request, form, now)
     # Back after an HTMX navigation may ask for the page with HX-Request set: it needs it whole.
     partial = request.htmx and not request.htmx.history_restore_request
+    if insights and not partial:
+        context["insights"] = session_insights(
+            request.org,
+            request.mode,
+            form=form,
+            now=now,
+            unfinished=context["unfinished"],
+            list_url=context["list_url"],
+        )
     response = render(request, f"{PAGE}#results" if partial else PAGE, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -109,20 +141,8 @@ def _render_list(
 @dashboard_view
 def session_list(request):
     """The list; an HTMX request (a tab, search, filter or page) gets the tabs and rows only.
-    The full page adds the last 14 days' outcomes as a chart."""
-    now = timezone.now()
-    chart = None
-    if not request.htmx or request.htmx.history_restore_request:
-        last_day = now.astimezone(UTC).date()
-        days = daily_status_counts(
-            request.org,
-            request.mode,
-            first_day=last_day - timedelta(days=CHART_DAYS - 1),
-            last_day=last_day,
-            now=now,
-        )
-        chart = outcome_chart(days)
-    return _render_list(request, _list_form(request), now, chart=chart)
+    The full page adds the insights of the period: outcomes per day, funnel, decline reasons."""
+    return _render_list(request, _list_form(request), timezone.now(), insights=True)
 
 
 @dashboard_view
@@ -141,7 +161,7 @@ def session_list_poll(request):
         recent = since is not None and since > now - timedelta(minutes=MAX_EXPIRES_IN_MINUTES)
         if recent and everything.change_marker(since=since, now=now) == request.GET.get("v"):
             return HttpResponse(status=204)
-    return _render_list(request, _list_form(request), now)
+    return _render_list(request, _list_form(request), now, insights=True)
 
 
 @dashboard_view

@@ -272,7 +272,7 @@ def test_chart_shows_each_days_outcomes_and_the_conversion(merchant, org):
     make_session(org=org, created_at=now - timedelta(days=2))  # expired a day and more ago
     make_session(org=org, created_at=now - timedelta(days=20), paid=True)  # before the 14 days
     response = merchant.get(LIST)
-    chart = response.context["chart"]
+    chart = response.context["insights"].chart
     assert len(chart.bars) == 14
     assert chart.totals == {"all": 4, "open": 1, "succeeded": 1, "failed": 1, "expired": 1}
     assert chart.conversion_percent == 33.3
@@ -284,10 +284,11 @@ def test_chart_shows_each_days_outcomes_and_the_conversion(merchant, org):
     )
 
 
-def test_chart_is_left_out_of_htmx_swaps(merchant, org):
+def test_insights_are_left_out_of_htmx_swaps(merchant, org):
     response = merchant.get(LIST, headers={"HX-Request": "true"})
-    assert response.context["chart"] is None
+    assert "insights" not in response.context
     assert "outcomes-chart" not in response.text
+    assert "funnel-steps" not in response.text
 
 
 def test_live_mode_without_a_processor_says_how_to_start(merchant, org, settings):
