@@ -149,3 +149,59 @@ def test_tabs_search_and_pages_work_without_javascript(demo, live_server, browse
     for link in page.locator(".row-link").all():
         expect(link).to_contain_text("a")
     context.close()
+
+
+def figure_count(text: str) -> int:
+    return int(re.search(r"\d+", text.replace(",", ""))[0])
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_funnel_step_and_decline_reason_open_their_sessions(
+    demo, live_server, page, screenshot, console_errors, viewport
+):
+    page.set_viewport_size(VIEWPORTS[viewport])
+    log_in(page, live_server)
+    insights = page.get_by_role("region", name="Last 14 days")
+    expect(insights.get_by_role("heading", name="Checkout funnel")).to_be_visible()
+    expect(insights.get_by_role("heading", name="Top decline reasons")).to_be_visible()
+    insights.screenshot(
+        path=ARTIFACTS / f"dashboard-sessions-insights-{viewport}.png", caret="initial"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
+    tabs = page.get_by_role("navigation", name="Sessions by status")
+    all_tab = tabs.get_by_role("link", name=re.compile(r"^All"))
+
+    # A funnel step: the list of the sessions that attempted a payment in the 14 days.
+    attempted = insights.locator(".funnel-reached", has_text="Payment attempted")
+    attempted_count = figure_count(attempted.locator(".funnel-count").inner_text())
+    assert attempted_count > 0
+    attempted.click()
+    page.wait_for_url(re.compile(r"step=payment_attempted"))
+    expect(all_tab).to_contain_text(str(attempted_count))
+    expect(page.locator("select[name=step]")).to_have_value("payment_attempted")
+    expect(page.locator("tbody .badge--open")).to_have_count(0)
+    expect(page.locator("tbody .badge--expired")).to_have_count(0)
+    screenshot(f"dashboard-sessions-funnel-step-{viewport}")
+    tabs.scroll_into_view_if_needed()
+    page.screenshot(
+        path=ARTIFACTS / f"dashboard-sessions-funnel-step-{viewport}-list.png", caret="initial"
+    )
+
+    # A decline reason: the sessions with such a decline, each with a failed attempt.
+    page.go_back()
+    page.wait_for_url("**/dashboard/acme/test/sessions/")
+    reason = insights.locator(".decline-reason a").first
+    code = reason.locator(".decline-code").inner_text()
+    sessions = figure_count(reason.locator(".decline-count").inner_text().split("·")[1])
+    reason.click()
+    page.wait_for_url(re.compile(rf"reason={code}"))
+    expect(all_tab).to_contain_text(str(sessions))
+    expect(page.locator("select[name=reason]")).to_have_value(code)
+    rows = page.locator("tbody tr")
+    expect(rows.first).to_be_visible()
+    for row in rows.all():
+        expect(row.locator(".cell-status .badge")).to_have_class(
+            re.compile(r"badge--(failed|succeeded)")
+        )
+    screenshot(f"dashboard-sessions-decline-reason-{viewport}")
+    assert console_errors == []
