@@ -3,6 +3,7 @@ counts, paid flags, ids, order numbers) and the timing step reports every number
 
 import json
 import re
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.db.models import Count, Max
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from bench.generate import BIG_ORG_SLUG, MIX, ORG_COUNT, generate
 from bench.run import run
+from checkout import rollup
 from checkout.choices import PaymentStatus
 from checkout.models import CheckoutSession, Order, OrderCounter, TimelineEvent
 from checkout.rollup import status_counts
@@ -42,6 +44,23 @@ def test_rollup_counts_equal_row_by_row_counts_for_every_org(generated):
         for mode in Mode.values:
             rows = CheckoutSession.objects.for_org(org, mode).status_counts()
             assert status_counts(org, mode) == rows, (org.slug, mode)
+
+
+def test_funnel_and_decline_reasons_from_the_rollups_equal_the_rows(generated):
+    big = Organization.objects.get(slug=BIG_ORG_SLUG)
+    last_day = timezone.now().astimezone(UTC).date()
+    first_day = last_day - timedelta(days=89)
+    rows = CheckoutSession.objects.for_org(big, Mode.TEST).created_between(
+        datetime.combine(first_day, time.min, tzinfo=UTC), timezone.now() + timedelta(days=1)
+    )
+    funnel = rollup.funnel(big, Mode.TEST, first_day=first_day, last_day=last_day)
+    assert funnel == rows.funnel()
+    assert 0 < funnel.paid < funnel.payment_attempted < funnel.details_provided < funnel.opened
+    reasons = rollup.top_decline_reasons(
+        big, Mode.TEST, first_day=first_day, last_day=last_day, limit=20
+    )
+    assert reasons == rows.top_decline_reasons(limit=20)
+    assert len(reasons) >= 5
 
 
 def test_big_org_holds_about_half_the_sessions(generated):
