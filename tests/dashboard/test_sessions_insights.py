@@ -271,3 +271,10 @@ def test_query_count_of_the_page_and_its_figure_links_does_not_grow(
     with django_assert_num_queries(counted):
         response = merchant.get(LIST, params)
     assert response.context["page"].rows
+
+
+def test_a_filtered_list_says_the_insights_cover_every_session_of_the_period(merchant, org):
+    make_session(org=org)
+    note = "Every test-mode session of these days, not only the filtered list below."
+    assert note not in merchant.get(LIST).text
+    assert note in merchant.get(LIST, {"q": "nobody"}).text
