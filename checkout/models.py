@@ -214,6 +214,13 @@ class CheckoutSession(RequiredFields):
                 condition=Q(is_paid=False, failed_attempts=0),
                 name="session_unattempted_created",
             ),
+            # Sessions with a declined attempt, paid in the end or not: the list filtered to a
+            # decline reason walks these newest first, looking up each one's declines.
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"],
+                condition=Q(failed_attempts__gt=0),
+                name="session_declined_created",
+            ),
             # Sessions not finished yet (expires_at after the rollup's watermark), per org, and
             # the rollup's own range scan (expires_at in (old, new watermark]).
             # Covering: the live count (and the funnel's details step) reads status columns

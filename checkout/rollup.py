@@ -409,9 +409,9 @@ def _live_decline_rows(unfinished_sessions):
     with that join instead (exact, slower).
     """
     declined = list(
-        unfinished_sessions.filter(failed_attempts__gt=0).values_list("pk", "is_paid")[
-            : LIVE_DECLINED_BY_ID + 1
-        ]
+        unfinished_sessions.filter(failed_attempts__gt=0)
+        .order_by()
+        .values_list("pk", "is_paid")[: LIVE_DECLINED_BY_ID + 1]
     )
     if len(declined) > LIVE_DECLINED_BY_ID:
         return list(

@@ -16,24 +16,35 @@ def count_everything_live_again(apps, schema_editor):
     )
 
 
-# Statistics on the day a session was created (UTC), the expression Django's TruncDate writes:
-# with it the planner knows a day holds many sessions, so grouping the unfinished sessions by
-# day (checkout.rollup.read_unfinished) hashes a few groups instead of sorting every row.
-DAY_STATISTICS = (
-    "CREATE STATISTICS IF NOT EXISTS session_created_day "
-    "ON ((created_at AT TIME ZONE 'UTC')::date) FROM checkout_checkoutsession"
-)
+# Planner statistics on two expressions our queries group or filter by (PostgreSQL 14+):
+# - the day a session was created (UTC), as Django's TruncDate writes it: the planner then
+#   knows a day holds many sessions, so grouping the unfinished sessions by day
+#   (checkout.rollup.read_unfinished) hashes a few groups instead of sorting every row;
+# - a decline's reason (queries.decline_reason_expression) with the event's kind: the planner
+#   then knows how many declines have a given reason (1 in 8, not 1 in 200), so the list
+#   filtered to a reason walks the newest declined sessions instead of sorting them all.
+STATISTICS = {
+    "session_created_day": (
+        "ON ((created_at AT TIME ZONE 'UTC')::date) FROM checkout_checkoutsession"
+    ),
+    "event_kind_decline_reason": (
+        "(mcv) ON kind, (COALESCE(NULLIF((data ->> 'decline_code'), ''), "
+        "NULLIF((data ->> 'code'), ''), 'unknown')) FROM checkout_timelineevent"
+    ),
+}
 
 
-def create_day_statistics(apps, schema_editor):
+def create_statistics(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DAY_STATISTICS)
-        schema_editor.execute("ANALYZE checkout_checkoutsession")
+        for name, definition in STATISTICS.items():
+            schema_editor.execute(f"CREATE STATISTICS IF NOT EXISTS {name} {definition}")
+        schema_editor.execute("ANALYZE checkout_checkoutsession, checkout_timelineevent")
 
 
-def drop_day_statistics(apps, schema_editor):
+def drop_statistics(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP STATISTICS IF EXISTS session_created_day")
+        for name in STATISTICS:
+            schema_editor.execute(f"DROP STATISTICS IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):
@@ -83,5 +94,9 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(fields=('org', 'mode', 'day', 'reason'), name='decline_rollup_unique'),
         ),
         migrations.RunPython(count_everything_live_again, migrations.RunPython.noop),
-        migrations.RunPython(create_day_statistics, drop_day_statistics),
+        migrations.AddIndex(
+            model_name='checkoutsession',
+            index=models.Index(condition=models.Q(('failed_attempts__gt', 0)), fields=['org', 'mode', '-created_at', '-id'], name='session_declined_created'),
+        ),
+        migrations.RunPython(create_statistics, drop_statistics),
     ]
