@@ -245,9 +245,12 @@ class CheckoutSession(RequiredFields):
                 name="session_recovered_from",
             ),
             # Email search, exact or prefix (LIKE 'x%'), on the stored canonical address.
+            # Covering: a search's tab counts (a common prefix matches thousands) read the
+            # status columns from the index alone.
             models.Index(
                 fields=["org", "mode", "customer_email"],
                 opclasses=["int8_ops", "text_ops", "text_pattern_ops"],
+                include=["is_paid", "failed_attempts", "expires_at"],
                 name="session_org_mode_email",
             ),
         ]

@@ -98,5 +98,13 @@ class Migration(migrations.Migration):
             model_name='checkoutsession',
             index=models.Index(condition=models.Q(('failed_attempts__gt', 0)), fields=['org', 'mode', '-created_at', '-id'], name='session_declined_created'),
         ),
+        migrations.RemoveIndex(
+            model_name='checkoutsession',
+            name='session_org_mode_email',
+        ),
+        migrations.AddIndex(
+            model_name='checkoutsession',
+            index=models.Index(fields=['org', 'mode', 'customer_email'], include=('is_paid', 'failed_attempts', 'expires_at'), name='session_org_mode_email', opclasses=['int8_ops', 'text_ops', 'text_pattern_ops']),
+        ),
         migrations.RunPython(create_statistics, drop_statistics),
     ]
