@@ -213,3 +213,23 @@ def test_a_periods_insights_cost_the_same_queries_with_5_and_200_declined_sessio
     declined_sessions(195)
     with django_assert_num_queries(6):
         insights()
+
+
+def test_a_storm_of_declined_unfinished_sessions_is_counted_with_one_join(org, monkeypatch):
+    for outcome in (CARDS[2], CARDS[2], CARDS[5]):
+        session = make_session(org=org)
+        save_customer_details(
+            session=session, details={"customer_email": "a@example.com"}, context=CustomerContext()
+        )
+        pay_checkout_session(session=session, card=card(outcome), context=CustomerContext())
+    today = timezone.now().astimezone(UTC).date()
+    by_ids = rollup.top_decline_reasons(org, "test", first_day=today, last_day=today)
+    monkeypatch.setattr(rollup, "LIVE_DECLINED_BY_ID", 2)
+
+    by_join = rollup.top_decline_reasons(org, "test", first_day=today, last_day=today)
+
+    assert by_join == by_ids == period_rows(org, "test", today, today).top_decline_reasons()
+    assert [(row.reason, row.count, row.sessions) for row in by_join] == [
+        ("insufficient_funds", 2, 2),
+        ("lost_card", 1, 1),
+    ]
