@@ -35,14 +35,17 @@ STATISTICS = {
 
 
 def create_statistics(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
+    # Statistics on expressions need PostgreSQL 14; older servers plan without them (slower).
+    connection = schema_editor.connection
+    if connection.vendor == "postgresql" and connection.pg_version >= 140000:
         for name, definition in STATISTICS.items():
             schema_editor.execute(f"CREATE STATISTICS IF NOT EXISTS {name} {definition}")
         schema_editor.execute("ANALYZE checkout_checkoutsession, checkout_timelineevent")
 
 
 def drop_statistics(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
+    connection = schema_editor.connection
+    if connection.vendor == "postgresql" and connection.pg_version >= 140000:
         for name in STATISTICS:
             schema_editor.execute(f"DROP STATISTICS IF EXISTS {name}")
 
