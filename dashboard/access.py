@@ -11,6 +11,7 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
+from django.shortcuts import render
 from django.urls import reverse
 
 from orgs.models import Membership, Mode, Organization
@@ -51,14 +52,20 @@ class Dashboard:
     def other_mode(self) -> str:
         return Mode.LIVE if self.is_test else Mode.TEST
 
+    @property
+    def is_owner(self) -> bool:
+        """Owners manage keys, secrets, settings and the team; members see everything."""
+        return self.membership.role == Membership.Role.OWNER
 
-def dashboard_view(view=None, *, switch_to: str | None = None):
+
+def dashboard_view(view=None, *, switch_to: str | None = None, owner_only: bool = False):
     """Resolve ``org_slug`` and ``mode`` from the URL through the user's membership into
     ``request.org``, ``request.mode`` and ``request.dashboard``; anonymous → log in, any org
     the user is not a member of → 404. ``switch_to`` names the page the mode switch opens
-    when the same page cannot exist in the other mode (a detail page)."""
+    when the same page cannot exist in the other mode (a detail page). ``owner_only``: a
+    member who is not an owner gets the 403 page and the view never runs."""
     if view is None:
-        return lambda view: dashboard_view(view, switch_to=switch_to)
+        return lambda view: dashboard_view(view, switch_to=switch_to, owner_only=owner_only)
 
     @wraps(view)
     def wrapper(request, org_slug: str, mode: str, **kwargs):
@@ -86,6 +93,8 @@ def dashboard_view(view=None, *, switch_to: str | None = None):
             memberships=memberships,
             other_mode_url=other_mode_url,
         )
+        if owner_only and not request.dashboard.is_owner:
+            return render(request, "dashboard/forbidden.html", status=403)
         return view(request, **kwargs)
 
     return wrapper

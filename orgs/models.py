@@ -248,3 +248,63 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def for_org(self, org: Organization) -> "AuditEntryQuerySet":
+        return self.filter(org=org)
+
+    def newest_first(self) -> "AuditEntryQuerySet":
+        return self.order_by("-created_at", "-id")
+
+
+class AuditEntry(models.Model):
+    """One change to an org's settings, links, keys, secrets or team (``orgs.audit.record``)."""
+
+    class Action(models.TextChoices):
+        SETTINGS_UPDATED = "settings.updated", "Checkout settings changed"
+        SECRET_REVEALED = "callback_secret.revealed", "Callback secret revealed"
+        SECRET_ROTATED = "callback_secret.rotated", "Callback secret rotated"
+        TEST_CALLBACK_SENT = "callback.test_sent", "Test callback sent"
+        CALLBACK_REDELIVERED = "callback.redelivered", "Callback redelivered"
+        LINK_CREATED = "payment_link.created", "Payment link created"
+        LINK_UPDATED = "payment_link.updated", "Payment link changed"
+        LINK_DEACTIVATED = "payment_link.deactivated", "Payment link deactivated"
+        LINK_REACTIVATED = "payment_link.reactivated", "Payment link reactivated"
+        API_KEY_CREATED = "api_key.created", "API key created"
+        API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+        MEMBER_INVITED = "team.invited", "Member invited"
+        MEMBER_JOINED = "team.joined", "Member joined"
+        ROLE_CHANGED = "team.role_changed", "Role changed"
+        MEMBER_REMOVED = "team.removed", "Member removed"
+
+    # Indexed by auditentry_org_created, which starts with the org.
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="audit_entries", db_index=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The actor's name when it acted: the entry keeps it after the user is deleted.
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=40, choices=Action.choices)
+    target = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(
+                "org",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="auditentry_org_created",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor}"

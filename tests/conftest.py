@@ -4,6 +4,7 @@ reason shown, when the suite runs on SQLite."""
 import pytest
 from django.conf import settings
 
+from orgs.models import Membership
 from tests.factories import MembershipFactory, OrganizationFactory
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
@@ -30,4 +31,11 @@ def org(db):
 
 @pytest.fixture
 def member(org):
-    return MembershipFactory(org=org).user
+    """A user of ``org`` with the member role: sees everything, manages nothing."""
+    return MembershipFactory(org=org, role=Membership.Role.MEMBER).user
+
+
+@pytest.fixture
+def owner(org):
+    """A user of ``org`` with the owner role: manages keys, secrets, settings and the team."""
+    return MembershipFactory(org=org, role=Membership.Role.OWNER).user

@@ -120,3 +120,30 @@ def test_member_of_several_orgs_switches_between_them(client, org, member):
     assert 'class="org-switcher"' in response.text
     assert 'href="/dashboard/zeta/test/sessions/"' in response.text
     assert client.get("/dashboard/zeta/test/sessions/").status_code == 200
+
+
+def test_owner_only_page_is_403_for_a_member_and_runs_for_an_owner(rf, org, member, owner):
+    from django.http import HttpResponse
+    from django.urls import resolve
+
+    from dashboard.access import dashboard_view
+
+    ran = []
+
+    @dashboard_view(owner_only=True)
+    def manage(request):
+        ran.append(request.user)
+        return HttpResponse("managed")
+
+    path = f"/dashboard/{org.slug}/test/sessions/"
+    request = rf.get(path)
+    request.resolver_match = resolve(path)
+    request.user = member
+    response = manage(request, org_slug=org.slug, mode="test")
+    assert response.status_code == 403
+    assert b"Only owners can do this" in response.content
+    assert ran == []
+
+    request.user = owner
+    response = manage(request, org_slug=org.slug, mode="test")
+    assert (response.status_code, ran) == (200, [owner])
