@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from orgs.models import ApiKey, CallbackSecret, Membership, Mode, Organization
+from orgs.models import ApiKey, AuditEntry, CallbackSecret, Membership, Mode, Organization
 from orgs.services import callback_secret_for, revoke_api_key, save_organization
 
 
@@ -91,3 +91,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_keys(self, request, queryset):
         for api_key in queryset:
             revoke_api_key(api_key=api_key)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only: entries are written by the services, never by hand."""
+
+    list_display = ["created_at", "org", "mode", "actor", "action", "target"]
+    list_filter = ["action", "mode"]
+    search_fields = ["org__slug", "actor", "target"]
+    list_select_related = ["org"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
