@@ -13,7 +13,8 @@ ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.pos
 
 def pytest_collection_modifyitems(config, items):
     skip_postgres = pytest.mark.skip(
-        reason="needs PostgreSQL (row locks / real concurrency); set DATABASE_URL=postgres://…"
+        reason="needs PostgreSQL (row locks / real concurrency / processes sharing the test "
+        "database); set DATABASE_URL=postgres://…"
     )
     skip_embedded = pytest.mark.skip(
         reason="runs `make run` on SQLite whatever DATABASE_URL says: once, in the SQLite pass"
