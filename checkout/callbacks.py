@@ -50,7 +50,7 @@ from checkout.choices import CallbackEvent, EventKind
 from checkout.effective_settings import effective_settings
 from checkout.models import CallbackDelivery, CheckoutSession, TimelineEvent
 from checkout.session_json import format_timestamp, session_object
-from checkout.task_queue import backend_can_defer, enqueue_with_transaction
+from checkout.task_queue import backend_can_defer, enqueue_with_transaction, retry_delay
 from checkout.timeline import event_recorded, record_event
 from orgs.callback_urls import UnsafeCallbackUrl, host_and_port, resolve_callback_address
 from orgs.ids import new_public_id
@@ -335,10 +335,7 @@ def enqueue_delivery(delivery_pk: int, *, run_after: datetime | None = None) -> 
 
 def _retry_delay(attempts: int) -> int | None:
     """Seconds before the next try after ``attempts`` failed ones, or None to give up."""
-    schedule = settings.CALLBACK_RETRY_SCHEDULE
-    if attempts > len(schedule) or not backend_can_defer():
-        return None
-    return schedule[attempts - 1]
+    return retry_delay(settings.CALLBACK_RETRY_SCHEDULE, failed_attempts=attempts)
 
 
 @task
