@@ -11,7 +11,7 @@ the page's ``detail`` partial, its message included. A GET of an action's URL is
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -94,7 +94,8 @@ def _session(request, session_id: str, now: datetime) -> CheckoutSession:
     return session
 
 
-def _actions(session: CheckoutSession, steps: list[TimelineStep], now: datetime):
+def _actions(session: CheckoutSession, steps: list[TimelineStep], now: datetime) -> SessionActions:
+    """What the page offers, from the session's status (SQL), email and recovery history."""
     paid = session.status == SessionStatus.SUCCEEDED
     recoverable = session.status in (SessionStatus.FAILED, SessionStatus.EXPIRED)
     recovery = recovery_status(session) if recoverable and session.customer_email else None
@@ -128,7 +129,14 @@ def _recovery_draft(request, session: CheckoutSession, draft_id: str) -> Recover
     return RecoveryDraft(draft_id, recovery_mailto(recovery)) if recovery else None
 
 
-def _page_context(request, session: CheckoutSession, now: datetime, **extra) -> dict:
+def _page_context(
+    request,
+    session: CheckoutSession,
+    now: datetime,
+    *,
+    extend_form: ExtendExpiryForm | None = None,
+    draft: str = "",
+) -> dict:
     """Everything the page shows, in a fixed number of queries whatever the session's history."""
     events = list(session.events.all())
     steps = timeline_steps(session, events, locale=customer_locale(request))
@@ -150,8 +158,8 @@ def _page_context(request, session: CheckoutSession, now: datetime, **extra) -> 
         "raw_events": [(event, event_json(event)) for event in events],
         "session_json": json.dumps(api_object, indent=2, ensure_ascii=False),
         "actions": _actions(session, steps, now),
-        "extend_form": extra.get("extend_form") or ExtendExpiryForm(),
-        "draft": _recovery_draft(request, session, extra.get("draft", "")),
+        "extend_form": extend_form or ExtendExpiryForm(),
+        "draft": _recovery_draft(request, session, draft),
         "portal_max_age_days": settings.PORTAL_LINK_MAX_AGE_DAYS,
     }
 
@@ -262,7 +270,7 @@ def extend_expiry(request, session_id: str):
             messages.success(
                 request,
                 f"Expiry extended by {dict(EXTEND_EXPIRY_CHOICES)[minutes]}: the session now "
-                f"expires {session.expires_at:%-d %b %Y at %H:%M:%S} UTC.",
+                f"expires {session.expires_at.astimezone(UTC):%-d %b %Y at %H:%M:%S} UTC.",
             )
             return _answer(request, session_id)
     # A form error: the page again, the field saying what is wrong (HTMX swaps 200s only).
