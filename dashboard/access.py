@@ -58,18 +58,31 @@ class Dashboard:
         return self.membership.role == Membership.Role.OWNER
 
 
-def dashboard_view(view=None, *, switch_to: str | None = None, owner_only: bool = False):
+def dashboard_view(
+    view=None,
+    *,
+    switch_to: str | None = None,
+    log_in_to: str | None = None,
+    owner_only: bool = False,
+):
     """Resolve ``org_slug`` and ``mode`` from the URL through the user's membership into
     ``request.org``, ``request.mode`` and ``request.dashboard``; anonymous → log in, any org
     the user is not a member of → 404. ``switch_to`` names the page the mode switch opens
-    when the same page cannot exist in the other mode (a detail page). ``owner_only``: a
+    when the same page cannot exist in the other mode (a detail page). ``log_in_to`` names the
+    page (same URL arguments) to open after logging in, for URLs that only take POSTs (an
+    action): coming back to the action's URL itself would be a GET, refused. ``owner_only``: a
     member who is not an owner gets the 403 page and the view never runs."""
     if view is None:
-        return lambda view: dashboard_view(view, switch_to=switch_to, owner_only=owner_only)
+        return lambda view: dashboard_view(
+            view, switch_to=switch_to, log_in_to=log_in_to, owner_only=owner_only
+        )
 
     @wraps(view)
     def wrapper(request, org_slug: str, mode: str, **kwargs):
         if not request.user.is_authenticated:
+            if log_in_to:
+                match = request.resolver_match
+                return redirect_to_login(reverse(log_in_to, kwargs=match.kwargs))
             return redirect_to_login(request.get_full_path())
         # One query: the user's memberships with their orgs (the shell's org switcher too).
         memberships = list(

@@ -1,7 +1,8 @@
-"""The Checkout sessions list's view of the URL: tab, search, filters and page, as a form.
+"""The dashboard's forms: the Checkout sessions list's view of the URL (tab, search, filters
+and page), and the inputs of a session's actions (recover a sale, extend the expiry).
 
-Everything a merchant chooses is a GET parameter, so a link (or Back) opens the same view.
-A value that does not parse is ignored (and its field says why), never a 500.
+Everything a merchant chooses on the list is a GET parameter, so a link (or Back) opens the
+same view. A value that does not parse is ignored (and its field says why), never a 500.
 """
 
 from datetime import UTC, datetime, time, timedelta
@@ -11,6 +12,7 @@ from django.http import QueryDict
 
 from checkout.choices import SessionSource, SessionStatus
 from checkout.queries import CheckoutSessionQuerySet, Cursor
+from checkout.services import MAX_EXTEND_EXPIRY_MINUTES, MIN_EXTEND_EXPIRY_MINUTES
 
 # The parameters that narrow the list (the tab and the page do not).
 FILTERS = ("q", "link", "source", "from", "to")
@@ -81,3 +83,52 @@ class SessionListForm(forms.Form):
             if value:
                 params[name] = value
         return params.urlencode()
+
+
+# --- A session's actions ----------------------------------------------------------------------
+
+# What Extend expiry offers: a quarter of an hour up to a day, each within what the service (and
+# the API's PATCH) accepts in one extension.
+EXTEND_EXPIRY_CHOICES = [
+    (minutes, label)
+    for minutes, label in [
+        (15, "15 minutes"),
+        (30, "30 minutes"),
+        (60, "1 hour"),
+        (120, "2 hours"),
+        (1440, "24 hours"),
+    ]
+    if MIN_EXTEND_EXPIRY_MINUTES <= minutes <= MAX_EXTEND_EXPIRY_MINUTES
+]
+DEFAULT_EXTEND_EXPIRY_MINUTES = 30
+
+
+class ExtendExpiryForm(forms.Form):
+    minutes = forms.TypedChoiceField(
+        label="Extend by",
+        choices=EXTEND_EXPIRY_CHOICES,
+        coerce=int,
+        initial=DEFAULT_EXTEND_EXPIRY_MINUTES,
+        error_messages={
+            "required": "Extend by: choose how much longer the session stays open.",
+            "invalid_choice": "Extend by: choose one of the listed durations "
+            f"({EXTEND_EXPIRY_CHOICES[0][1]} to {EXTEND_EXPIRY_CHOICES[-1][1]}).",
+        },
+    )
+
+
+class RecoverSaleForm(forms.Form):
+    """How the fresh checkout link reaches the customer: our email, or the merchant's own
+    (a prefilled ``mailto:``)."""
+
+    send = forms.ChoiceField(
+        choices=[("email", "Email it"), ("mailto", "Write it yourself")],
+        error_messages={
+            "required": "Choose how to send the new checkout link: by email or yourself.",
+            "invalid_choice": "Choose how to send the new checkout link: by email or yourself.",
+        },
+    )
+
+    @property
+    def send_email(self) -> bool:
+        return self.cleaned_data["send"] == "email"

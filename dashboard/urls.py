@@ -1,13 +1,18 @@
 from django.urls import path, register_converter
 
+from checkout.urls import SessionIdConverter
 from dashboard.access import ModeConverter
-from dashboard.views import home, placeholders, sessions
+from dashboard.views import home, placeholders, session_detail, sessions
 
 app_name = "dashboard"
 register_converter(ModeConverter, "mode")
+# A session id of its own shape (cs_test_… / cs_live_…, as on the hosted pages): junk, a NUL
+# byte or a megabyte in its place is a 404 before any view or query sees it.
+register_converter(SessionIdConverter, "dashboard_session_id")
 
 # Every page exists in both modes: /dashboard/acme/test/sessions/ and /dashboard/acme/sessions/.
 ORG = "<slug:org_slug>/<mode:mode>"
+SESSION = f"{ORG}sessions/<dashboard_session_id:session_id>"
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -15,8 +20,18 @@ urlpatterns = [
     path(f"{ORG}sessions/", sessions.session_list, name="sessions"),
     path(f"{ORG}sessions/poll", sessions.session_list_poll, name="sessions_poll"),
     path(f"{ORG}sessions/export.csv", sessions.session_export, name="sessions_export"),
-    path(f"{ORG}sessions/<str:session_id>", sessions.session_detail, name="session_detail"),
+    path(SESSION, session_detail.session_detail, name="session_detail"),
+    path(f"{SESSION}/recover", session_detail.recover_sale, name="session_recover"),
+    path(f"{SESSION}/resend-receipt", session_detail.resend, name="session_resend_receipt"),
+    path(f"{SESSION}/extend-expiry", session_detail.extend_expiry, name="session_extend_expiry"),
     path(f"{ORG}orders/", placeholders.coming_soon, {"section": "orders"}, name="orders"),
+    # The order pages come with the Orders section; until then an order's page is this one.
+    path(
+        f"{ORG}orders/<str:order_id>",
+        placeholders.coming_soon,
+        {"section": "orders"},
+        name="order_detail",
+    ),
     path(f"{ORG}links/", placeholders.coming_soon, {"section": "links"}, name="links"),
     path(f"{ORG}settings/", placeholders.coming_soon, {"section": "settings"}, name="settings"),
     path(f"{ORG}api-keys/", placeholders.coming_soon, {"section": "api_keys"}, name="api_keys"),

@@ -14,7 +14,8 @@ SECTIONS = {
 
 
 @dashboard_view
-def coming_soon(request, section: str):
+def coming_soon(request, section: str, **object_ids):
+    """A section still to come; ``object_ids`` (an order's page) are ignored until it does."""
     title, description = SECTIONS[section]
     context = {"section": section, "title": title, "description": description}
     return render(request, "dashboard/coming_soon.html", context)

@@ -1,9 +1,9 @@
-"""Sales → Checkout sessions: the live list (tabs with counts, search, filters, pages), its poll,
-its CSV export, and a session's page."""
+"""Sales → Checkout sessions: the live list (tabs with counts, search, filters, pages), its poll
+and its CSV export. A session's own page is ``session_detail``."""
 
 from datetime import UTC, datetime, timedelta
 
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -158,25 +158,3 @@ def session_export(request):
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-@dashboard_view(switch_to="dashboard:sessions")
-def session_detail(request, session_id: str):
-    """A session's page (for now its id, status, customer and timeline; part 1 grows it)."""
-    now = timezone.now()
-    session = (
-        CheckoutSession.objects.for_org(request.org, request.mode)
-        .with_status(now)
-        .select_related("order", "payment_link")
-        .filter(public_id=session_id)
-        .first()
-    )
-    if session is None:
-        raise Http404("No such checkout session.")
-    context = {
-        "section": "sessions",
-        "session": session,
-        "events": list(session.events.all()),
-        "now": now,
-    }
-    return render(request, "dashboard/session_detail.html", context)
