@@ -18,7 +18,7 @@ from checkout.choices import (
     PaymentStatus,
     SessionSource,
 )
-from checkout.queries import CheckoutSessionQuerySet, OrderQuerySet
+from checkout.queries import CheckoutSessionQuerySet, OrderQuerySet, TimelineEventQuerySet
 from orgs.emails import CanonicalEmailField
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink, RequiredFields
@@ -323,6 +323,8 @@ class TimelineEvent(models.Model):
         db_index=False,  # a partial index below
     )
     data = models.JSONField(default=dict, blank=True)
+
+    objects = TimelineEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
