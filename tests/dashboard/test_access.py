@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_anonymous_visitor_is_sent_to_log_in_from_every_page(client, org, test_session):
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/accounts/login/?next="), url
@@ -17,7 +17,7 @@ def test_anonymous_visitor_is_sent_to_log_in_from_every_page(client, org, test_s
 
 def test_member_of_another_org_gets_404_on_every_page(client, org, test_session):
     client.force_login(MembershipFactory(org=OrganizationFactory(slug="rival")).user)
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         assert client.get(url).status_code == 404, url
 
 
@@ -28,7 +28,7 @@ def test_unknown_org_slug_is_404(client, member):
 
 def test_member_opens_every_page(client, org, member, test_session):
     client.force_login(member)
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         response = client.get(url, follow=True)
         assert response.status_code == 200, url
 

@@ -1,0 +1,86 @@
+"""Sales → Orders: every order of the org and mode (tabs All / Paid / Unpaid, search, keyset
+pages) and an order's page (items, payment, receipts, its checkout session)."""
+
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+
+from checkout.choices import PaymentStatus
+from checkout.models import Order
+from checkout.queries import ORDER_ID
+from dashboard.access import dashboard_view
+from dashboard.forms import OrderListForm
+from dashboard.views.partials import org_url, render_page_or_partial
+
+PAGE = "dashboard/orders.html"
+PAGE_SIZE = 25
+TABS = [("", "All"), *PaymentStatus.choices]
+# Order ids are "ord_" + 32 characters; anything longer is no id of ours (and never queried).
+MAX_ORDER_ID_LENGTH = 64
+
+
+@dashboard_view
+def order_list(request):
+    """The list, newest first; an HTMX request (a tab, search or page) gets the results only."""
+    form = OrderListForm(request.GET)
+    everything = Order.objects.for_org(request.org, request.mode)
+    orders = form.filter(everything)
+    if form.tab:
+        orders = orders.in_payment_status(form.tab)
+    page = orders.page(
+        limit=PAGE_SIZE,
+        after=form.cursor(everything, "after"),
+        before=form.cursor(everything, "before"),
+    )
+    url = org_url("dashboard:orders", request)
+    context = {
+        "section": "orders",
+        "form": form,
+        "page": page,
+        "now": timezone.now(),
+        "tabs": [
+            {
+                "label": label,
+                "url": f"{url}?{form.query(status=status or None, drop=('after', 'before'))}",
+                "active": status == form.tab,
+            }
+            for status, label in TABS
+        ],
+        "list_url": url,
+        "clear_url": f"{url}?{form.query(drop=('q', 'after', 'before'))}",
+        "newer_url": page.has_newer
+        and page.rows
+        and f"{url}?{form.query(before=page.rows[0].public_id, after=None)}",
+        "older_url": page.has_older
+        and page.rows
+        and f"{url}?{form.query(after=page.rows[-1].public_id, before=None)}",
+    }
+    return render_page_or_partial(request, PAGE, "results", context)
+
+
+@dashboard_view(switch_to="dashboard:orders")
+def order_detail(request, order_id: str):
+    """An order's page: items, total, payment, receipts, and its checkout session (and, for a
+    recovered sale, the session it recovered)."""
+    # Only something shaped like an order id reaches the database: a NUL byte, say, would make
+    # PostgreSQL raise instead of finding nothing.
+    if len(order_id) > MAX_ORDER_ID_LENGTH or not ORDER_ID.fullmatch(order_id):
+        raise Http404("No such order.")
+    order = (
+        Order.objects.for_org(request.org, request.mode)
+        .with_details()
+        .filter(public_id=order_id)
+        .first()
+    )
+    if order is None:
+        raise Http404("No such order.")
+    session = getattr(order, "session", None)
+    context = {
+        "section": "orders",
+        "order": order,
+        "items": list(order.items.all()),
+        "session": session,
+        "receipts": list(session.events.receipts()) if session else [],
+        "now": timezone.now(),
+    }
+    return render(request, "dashboard/order_detail.html", context)
