@@ -59,11 +59,22 @@ class ListForm(forms.Form):
 
 
 class OrderListForm(ListForm):
-    status = forms.ChoiceField(required=False, choices=[("", "All"), *PaymentStatus.choices])
+    """Orders are revenue first: the list opens on the paid ones (Shopify's orders, pretix's
+    paid filter); ``status=unpaid`` shows the carts not paid yet, ``status=all`` both."""
+
+    ALL = "all"
+    status = forms.ChoiceField(
+        required=False,
+        choices=[(PaymentStatus.PAID, "Paid"), (PaymentStatus.UNPAID, "Unpaid"), ("all", "All")],
+    )
 
     def __init__(self, data: QueryDict):
         super().__init__(data)
         self.is_valid()
+
+    @property
+    def tab(self) -> str:
+        return self.value("status") or PaymentStatus.PAID
 
     def filter(self, orders: OrderQuerySet) -> OrderQuerySet:
         """``orders`` narrowed by the search (not the tab)."""

@@ -14,7 +14,7 @@ from dashboard.views.partials import org_url, render_page_or_partial
 
 PAGE = "dashboard/orders.html"
 PAGE_SIZE = 25
-TABS = [("", "All"), *PaymentStatus.choices]
+TABS = OrderListForm.base_fields["status"].choices
 # Order ids are "ord_" + 32 characters; anything longer is no id of ours (and never queried).
 MAX_ORDER_ID_LENGTH = 64
 
@@ -25,7 +25,7 @@ def order_list(request):
     form = OrderListForm(request.GET)
     everything = Order.objects.for_org(request.org, request.mode)
     orders = form.filter(everything)
-    if form.tab:
+    if form.tab != OrderListForm.ALL:
         orders = orders.in_payment_status(form.tab)
     page = orders.page(
         limit=PAGE_SIZE,
@@ -41,13 +41,15 @@ def order_list(request):
         "tabs": [
             {
                 "label": label,
-                "url": f"{url}?{form.query(status=status or None, drop=('after', 'before'))}",
+                # The paid tab is the list's own URL: no ?status=paid.
+                "url": _query_url(url, form, status=status, drop=("after", "before")),
                 "active": status == form.tab,
             }
             for status, label in TABS
         ],
         "list_url": url,
-        "clear_url": f"{url}?{form.query(drop=('q', 'after', 'before'))}",
+        "clear_url": _query_url(url, form, drop=("q", "after", "before")),
+        "search_all_url": _query_url(url, form, status=OrderListForm.ALL, drop=("after", "before")),
         "newer_url": page.has_newer
         and page.rows
         and f"{url}?{form.query(before=page.rows[0].public_id, after=None)}",
@@ -56,6 +58,13 @@ def order_list(request):
         and f"{url}?{form.query(after=page.rows[-1].public_id, before=None)}",
     }
     return render_page_or_partial(request, PAGE, "results", context)
+
+
+def _query_url(url: str, form: OrderListForm, **changes) -> str:
+    if changes.get("status") == PaymentStatus.PAID:
+        changes["status"] = None
+    query = form.query(**changes)
+    return f"{url}?{query}" if query else url
 
 
 @dashboard_view(switch_to="dashboard:orders")

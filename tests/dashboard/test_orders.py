@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 
 LIST = "/dashboard/acme-test/test/orders/"
 LIVE_LIST = "/dashboard/acme-test/orders/"
+ALL = {"status": "all"}
 
 
 def detail(order, mode="test/") -> str:
@@ -63,7 +64,7 @@ def test_member_of_another_org_gets_404_for_its_list_and_orders(client, org):
 
 
 def test_member_opens_the_list_and_an_order(merchant, org):
-    order = make_session(org=org, customer_email="jenny@example.com").order
+    order = paid_session(org, customer_email="jenny@example.com").order
     listing = merchant.get(LIST)
     assert listing.status_code == 200
     assert "jenny@example.com" in listing.text
@@ -75,12 +76,12 @@ def test_member_opens_the_list_and_an_order(merchant, org):
 def test_order_of_another_org_is_404_even_for_a_member(merchant, org):
     foreign = make_session(org=OrganizationFactory(slug="rival")).order
     assert merchant.get(detail(foreign)).status_code == 404
-    assert merchant.get(LIST, {"q": foreign.public_id}).context["page"].rows == []
+    assert merchant.get(LIST, {"q": foreign.public_id, **ALL}).context["page"].rows == []
 
 
 def test_live_orders_never_show_in_test_mode_and_back(merchant, org):
-    test_order = make_session(org=org, customer_email="tester@example.com").order
-    live_order = make_session(org=org, mode="live", customer_email="buyer@example.com").order
+    test_order = paid_session(org, customer_email="tester@example.com").order
+    live_order = paid_session(org, mode="live", customer_email="buyer@example.com").order
     test_page, live_page = merchant.get(LIST), merchant.get(LIVE_LIST)
     assert numbers(test_page) == [test_order.number]
     assert numbers(live_page) == [live_order.number]
@@ -89,7 +90,7 @@ def test_live_orders_never_show_in_test_mode_and_back(merchant, org):
     assert merchant.get(detail(live_order)).status_code == 404
     assert merchant.get(detail(test_order, mode="")).status_code == 404
     assert merchant.get(detail(live_order, mode="")).status_code == 200
-    assert merchant.get(LIST, {"q": live_order.public_id}).context["page"].rows == []
+    assert merchant.get(LIST, {"q": live_order.public_id, **ALL}).context["page"].rows == []
 
 
 @pytest.mark.parametrize(
@@ -162,13 +163,27 @@ def test_search_by_email_exact_and_prefix_in_any_case(merchant, three_orders):
     assert numbers(merchant.get(LIST, {"q": "rosen"})) == []  # a prefix, not a substring
 
 
-def test_tabs_split_paid_from_unpaid(merchant, three_orders):
+def test_list_opens_on_paid_orders_and_tabs_show_unpaid_and_all(merchant, three_orders):
     jenny, jen, bob = three_orders
-    paid = merchant.get(LIST, {"status": "paid"})
+    paid = merchant.get(LIST)
     assert sorted(numbers(paid)) == sorted([jenny.number, jen.number])
     assert 'aria-current="page">Paid<' in paid.text
+    assert numbers(merchant.get(LIST, {"status": "paid"})) == numbers(paid)
     assert numbers(merchant.get(LIST, {"status": "unpaid"})) == [bob.number]
     assert numbers(merchant.get(LIST, {"status": "unpaid", "q": "jen"})) == []
+    assert sorted(numbers(merchant.get(LIST, ALL))) == sorted(
+        [jenny.number, jen.number, bob.number]
+    )
+
+
+def test_an_unpaid_order_searched_from_the_paid_tab_is_one_click_away(merchant, three_orders):
+    _jenny, _jen, bob = three_orders
+    response = merchant.get(LIST, {"q": f"#{bob.number}"})
+    assert numbers(response) == []
+    assert "No paid orders match" in response.text
+    search_all = response.context["search_all_url"]
+    assert search_all == f"{LIST}?status=all&q=%23{bob.number}"
+    assert numbers(merchant.get(search_all)) == [bob.number]
 
 
 def test_rows_show_number_customer_total_status_and_paid_time(merchant, org):
@@ -187,12 +202,15 @@ def test_rows_show_number_customer_total_status_and_paid_time(merchant, org):
 
 
 def test_empty_states_say_what_to_do(merchant, org):
-    assert "Share a payment link, or create a session with the API" in merchant.get(LIST).text
+    assert "Share a payment link, or create a session with the API" in merchant.get(LIST, ALL).text
     make_session(org=org)
-    nothing = merchant.get(LIST, {"q": "nobody@"})
+    no_paid = merchant.get(LIST).text
+    assert "No paid orders in test mode yet" in no_paid
+    assert "pay with the test card 4242 4242 4242 4242" in no_paid
+    nothing = merchant.get(LIST, {"q": "nobody@", **ALL})
     assert "No orders match" in nothing.text
     assert "Clear search" in nothing.text
-    assert "No paid orders in test mode yet" in merchant.get(LIST, {"status": "paid"}).text
+    assert "Search all orders" not in nothing.text
 
 
 # --- Keyset pages -----------------------------------------------------------------------------
@@ -204,10 +222,10 @@ def test_older_and_newer_pages_walk_the_list(merchant, org):
         make_session(org=org, created_at=now - timedelta(minutes=minute)) for minute in range(30)
     ]
     newest_first = [session.order.number for session in sessions]
-    first = merchant.get(LIST)
+    first = merchant.get(LIST, ALL)
     assert numbers(first) == newest_first[:25]
     assert first.context["newer_url"] is False
-    assert first.context["older_url"].endswith(f"?after={sessions[24].order.public_id}")
+    assert first.context["older_url"].endswith(f"?status=all&after={sessions[24].order.public_id}")
     older = merchant.get(first.context["older_url"])
     assert numbers(older) == newest_first[25:]
     assert older.context["older_url"] is False
@@ -259,11 +277,12 @@ def test_back_button_restore_gets_the_full_page(merchant, org):
 def test_tabs_search_and_pages_push_their_url(merchant, org):
     for _ in range(26):
         make_session(org=org)
-    text = merchant.get(LIST).text
+    text = merchant.get(LIST, ALL).text
     assert 'hx-push-url="true"' in text
-    assert 'hx-get="/dashboard/acme-test/test/orders/?status=paid"' in text
-    assert 'href="/dashboard/acme-test/test/orders/?status=paid"' in text  # and without JS
-    assert 'rel="next" href="/dashboard/acme-test/test/orders/?after=ord_' in text
+    assert 'hx-get="/dashboard/acme-test/test/orders/?status=unpaid"' in text
+    assert 'href="/dashboard/acme-test/test/orders/?status=unpaid"' in text  # and without JS
+    assert 'href="/dashboard/acme-test/test/orders/" hx-get=' in text  # Paid: the list's own URL
+    assert 'rel="next" href="/dashboard/acme-test/test/orders/?status=all&amp;after=ord_' in text
 
 
 # --- An order's page ---------------------------------------------------------------------------
@@ -348,8 +367,8 @@ def test_customer_email_and_item_name_show_as_text(merchant, org):
     other = make_session(org=org)
     Order.objects.filter(pk=other.order_id).update(customer_email="<script>alert(2)</script>")
     pages = [
-        merchant.get(LIST),
-        merchant.get(LIST, headers={"HX-Request": "true"}),
+        merchant.get(LIST, ALL),
+        merchant.get(LIST, ALL, headers={"HX-Request": "true"}),
         merchant.get(detail(session.order)),
     ]
     for response in pages:
@@ -367,14 +386,14 @@ def test_customer_email_and_item_name_show_as_text(merchant, org):
 def test_search_text_is_shown_as_text(merchant, org):
     make_session(org=org)
     response = merchant.get(LIST, {"q": '"><img src=x onerror=alert(1)>'})
-    assert "No orders match" in response.text
+    assert "No paid orders match" in response.text
     assert "<img src=x" not in response.text
     assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in response.text
 
 
 # --- Query counts ----------------------------------------------------------------------------
 
-LIST_VIEWS = [{}, {"status": "paid"}, {"status": "unpaid"}, {"q": "c"}]
+LIST_VIEWS = [{}, {"status": "unpaid"}, ALL, {"q": "c"}, {"q": "c", **ALL}]
 
 
 def _populate(org, count):
