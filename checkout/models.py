@@ -73,6 +73,14 @@ class Order(models.Model):
             models.Index(
                 fields=["org", "mode", "-created_at", "-id"], name="order_org_mode_created"
             ),
+            # The dashboard's Orders list opens on the paid ones: their own keyset index, so no
+            # number of unpaid carts (a burst of abandoned or card-testing sessions) is read
+            # and thrown away before the first page.
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"],
+                condition=Q(payment_status=PaymentStatus.PAID),
+                name="order_paid_created",
+            ),
             # The portal's exact match and the orders search's prefix match (LIKE 'x%': the
             # pattern opclass on PostgreSQL; other databases ignore opclasses).
             models.Index(
