@@ -1,10 +1,11 @@
 from django.urls import path, register_converter
 
-from dashboard.access import ModeConverter
+from dashboard.access import ModeConverter, PublicIdConverter
 from dashboard.views import home, orders, placeholders, sessions
 
 app_name = "dashboard"
 register_converter(ModeConverter, "mode")
+register_converter(PublicIdConverter, "public_id")
 
 # Every page exists in both modes: /dashboard/acme/test/sessions/ and /dashboard/acme/sessions/.
 ORG = "<slug:org_slug>/<mode:mode>"
@@ -15,9 +16,9 @@ urlpatterns = [
     path(f"{ORG}sessions/", sessions.session_list, name="sessions"),
     path(f"{ORG}sessions/poll", sessions.session_list_poll, name="sessions_poll"),
     path(f"{ORG}sessions/export.csv", sessions.session_export, name="sessions_export"),
-    path(f"{ORG}sessions/<str:session_id>", sessions.session_detail, name="session_detail"),
+    path(f"{ORG}sessions/<public_id:session_id>", sessions.session_detail, name="session_detail"),
     path(f"{ORG}orders/", orders.order_list, name="orders"),
-    path(f"{ORG}orders/<str:order_id>", orders.order_detail, name="order_detail"),
+    path(f"{ORG}orders/<public_id:order_id>", orders.order_detail, name="order_detail"),
     path(f"{ORG}links/", placeholders.coming_soon, {"section": "links"}, name="links"),
     path(f"{ORG}settings/", placeholders.coming_soon, {"section": "settings"}, name="settings"),
     path(f"{ORG}api-keys/", placeholders.coming_soon, {"section": "api_keys"}, name="api_keys"),

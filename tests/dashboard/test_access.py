@@ -44,6 +44,12 @@ def test_test_session_is_404_in_live_mode(client, org, member, test_session):
     assert client.get(f"/dashboard/{org.slug}/sessions/{test_session.public_id}").status_code == 404
 
 
+@pytest.mark.parametrize("session_id", ["cs_test_%00", "%00", "cs_test_" + "a" * 300, "cs_test_é"])
+def test_junk_session_id_is_404_never_500(client, org, member, session_id):
+    client.force_login(member)
+    assert client.get(f"/dashboard/{org.slug}/test/sessions/{session_id}").status_code == 404
+
+
 def test_dashboard_sends_a_member_to_their_first_orgs_test_sessions(client, member):
     MembershipFactory(user=member, org=OrganizationFactory(slug="zeta", name="Zeta"))
     client.force_login(member)
