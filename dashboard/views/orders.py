@@ -1,5 +1,5 @@
-"""Sales → Orders: every order of the org and mode (tabs All / Paid / Unpaid, search, keyset
-pages) and an order's page (items, payment, receipts, its checkout session)."""
+"""Sales → Orders: the org's orders in one mode (tabs Paid, the default, / Unpaid / All; search;
+keyset pages) and an order's page (items, payment, receipts, its checkout session)."""
 
 from django.http import Http404
 from django.shortcuts import render
@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from checkout.choices import PaymentStatus
 from checkout.models import Order
+from checkout.processors import processor_for_mode
 from dashboard.access import dashboard_view
 from dashboard.forms import OrderListForm
 from dashboard.views.partials import org_url, render_page_or_partial
@@ -35,6 +36,7 @@ def order_list(request):
         "form": form,
         "page": page,
         "now": timezone.now(),
+        "takes_payments": processor_for_mode(request.mode) is not None,
         "tabs": [
             {
                 "label": label,

@@ -201,6 +201,14 @@ def test_rows_show_number_customer_total_status_and_paid_time(merchant, org):
     assert detail(order) in response.text
 
 
+def test_live_mode_without_a_processor_says_how_to_start(merchant, org, settings):
+    settings.LIVE_PAYMENT_PROCESSOR = ""
+    response = merchant.get(LIVE_LIST)
+    assert "No paid orders in live mode yet" in response.text
+    assert "LIVE_PAYMENT_PROCESSOR" in response.text
+    assert "LIVE_PAYMENT_PROCESSOR" not in merchant.get(LIST).text
+
+
 def test_empty_states_say_what_to_do(merchant, org):
     assert "Share a payment link, or create a session with the API" in merchant.get(LIST, ALL).text
     make_session(org=org)
