@@ -18,7 +18,7 @@ from checkout.choices import (
     PaymentStatus,
     SessionSource,
 )
-from checkout.queries import CheckoutSessionQuerySet, OrderQuerySet
+from checkout.queries import CheckoutSessionQuerySet, OrderQuerySet, TimelineEventQuerySet
 from orgs.emails import CanonicalEmailField
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink, RequiredFields
@@ -72,6 +72,14 @@ class Order(models.Model):
         indexes = [
             models.Index(
                 fields=["org", "mode", "-created_at", "-id"], name="order_org_mode_created"
+            ),
+            # The dashboard's Orders list opens on the paid ones: their own keyset index, so no
+            # number of unpaid carts (a burst of abandoned or card-testing sessions) is read
+            # and thrown away before the first page.
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"],
+                condition=Q(payment_status=PaymentStatus.PAID),
+                name="order_paid_created",
             ),
             # The portal's exact match and the orders search's prefix match (LIKE 'x%': the
             # pattern opclass on PostgreSQL; other databases ignore opclasses).
@@ -323,6 +331,8 @@ class TimelineEvent(models.Model):
         db_index=False,  # a partial index below
     )
     data = models.JSONField(default=dict, blank=True)
+
+    objects = TimelineEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

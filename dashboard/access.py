@@ -33,6 +33,20 @@ class ModeConverter:
         return "test/" if value == Mode.TEST else ""
 
 
+class PublicIdConverter:
+    """A public id in a dashboard URL (``cs_test_…``, ``ord_…``): letters, digits and ``_``, at
+    most 64 characters (the column's size). Anything else is no page (404) and never reaches
+    the database: a NUL byte would make PostgreSQL raise instead of finding nothing."""
+
+    regex = "[A-Za-z0-9_]{1,64}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 @dataclass(frozen=True)
 class Dashboard:
     """What the shell shows around every page: the org, the mode, the user's other orgs and

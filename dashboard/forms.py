@@ -1,5 +1,5 @@
-"""The dashboard's forms: the Checkout sessions list's view of the URL (tab, search, filters
-and page), and the inputs of a session's actions (recover a sale, extend the expiry).
+"""The dashboard's forms: the lists' view of the URL (Checkout sessions, Orders: tab, search,
+filters and page) and the inputs of a session's actions (recover a sale, extend the expiry).
 
 Everything a merchant chooses on the list is a GET parameter, so a link (or Back) opens the
 same view. A value that does not parse is ignored (and its field says why), never a 500.
@@ -10,33 +10,23 @@ from datetime import UTC, datetime, time, timedelta
 from django import forms
 from django.http import QueryDict
 
-from checkout.choices import SessionSource, SessionStatus
-from checkout.queries import CheckoutSessionQuerySet, Cursor
+from checkout.choices import PaymentStatus, SessionSource, SessionStatus
+from checkout.queries import CheckoutSessionQuerySet, Cursor, NewestFirstQuerySet, OrderQuerySet
 from checkout.services import MAX_EXTEND_EXPIRY_MINUTES, MIN_EXTEND_EXPIRY_MINUTES
 
-# The parameters that narrow the list (the tab and the page do not).
+# The parameters that narrow the sessions list (the tab and the page do not).
 FILTERS = ("q", "link", "source", "from", "to")
 
 
-class SessionListForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=[("", "All"), *SessionStatus.choices])
+class ListForm(forms.Form):
+    """A newest-first list's URL: a ``status`` tab, the ``filters`` that narrow it, and the
+    keyset page (``after`` / ``before``: a row's public id)."""
+
+    filters: tuple[str, ...] = ("q",)
+    status = forms.ChoiceField(required=False)
     q = forms.CharField(required=False, max_length=254, strip=True)
-    link = forms.ChoiceField(required=False)
-    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *SessionSource.choices])
     after = forms.CharField(required=False, max_length=64)
     before = forms.CharField(required=False, max_length=64)
-
-    def __init__(self, data: QueryDict, *, payment_links):
-        super().__init__(data)
-        self.payment_links = {link.public_id: link for link in payment_links}
-        self.fields["link"].choices = [
-            ("", "Any payment link"),
-            *((link.public_id, link.name) for link in payment_links),
-        ]
-        # "from" is a Python keyword: the two date fields are added by name.
-        self.fields["from"] = forms.DateField(required=False, label="Created from")
-        self.fields["to"] = forms.DateField(required=False, label="Created to")
-        self.is_valid()
 
     def value(self, name: str):
         """The field's cleaned value, or its empty value when it did not parse."""
@@ -49,8 +39,66 @@ class SessionListForm(forms.Form):
 
     @property
     def is_filtered(self) -> bool:
-        """Search or a filter narrows the list: tab counts are then counted on it."""
-        return any(self.value(name) for name in FILTERS)
+        """Search or a filter narrows the list."""
+        return any(self.value(name) for name in self.filters)
+
+    def cursor(self, rows: NewestFirstQuerySet, name: str) -> Cursor | None:
+        """The position named by ``after`` or ``before`` (a public id among ``rows``, this
+        org's and mode's, so no database key appears in a URL); an unknown id starts from the
+        newest."""
+        public_id = self.value(name)
+        return rows.cursor_at(public_id) if public_id else None
+
+    def query(self, *, drop=(), **changes) -> str:
+        """This view's query string without ``drop`` and with ``changes`` (None removes)."""
+        params = QueryDict(mutable=True)
+        for name in ("status", *self.filters, "after", "before"):
+            value = changes.get(name, self.data.get(name)) if name not in drop else None
+            if value:
+                params[name] = value
+        return params.urlencode()
+
+
+class OrderListForm(ListForm):
+    """Orders are revenue first: the list opens on the paid ones (Shopify's orders, pretix's
+    paid filter); ``status=unpaid`` shows the carts not paid yet, ``status=all`` both."""
+
+    ALL = "all"
+    status = forms.ChoiceField(
+        required=False,
+        choices=[(PaymentStatus.PAID, "Paid"), (PaymentStatus.UNPAID, "Unpaid"), ("all", "All")],
+    )
+
+    def __init__(self, data: QueryDict):
+        super().__init__(data)
+        self.is_valid()
+
+    @property
+    def tab(self) -> str:
+        return self.value("status") or PaymentStatus.PAID
+
+    def filter(self, orders: OrderQuerySet) -> OrderQuerySet:
+        """``orders`` narrowed by the search (not the tab)."""
+        return orders.search(q) if (q := self.value("q")) else orders
+
+
+class SessionListForm(ListForm):
+    filters = FILTERS
+    status = forms.ChoiceField(required=False, choices=[("", "All"), *SessionStatus.choices])
+    link = forms.ChoiceField(required=False)
+    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *SessionSource.choices])
+
+    def __init__(self, data: QueryDict, *, payment_links):
+        super().__init__(data)
+        self.payment_links = {link.public_id: link for link in payment_links}
+        self.fields["link"].choices = [
+            ("", "Any payment link"),
+            *((link.public_id, link.name) for link in payment_links),
+        ]
+        # "from" is a Python keyword: the two date fields are added by name.
+        self.fields["from"] = forms.DateField(required=False, label="Created from")
+        self.fields["to"] = forms.DateField(required=False, label="Created to")
+        self.is_valid()
 
     def filter(self, sessions: CheckoutSessionQuerySet) -> CheckoutSessionQuerySet:
         """``sessions`` narrowed by the search and filters (not the tab)."""
@@ -66,23 +114,6 @@ class SessionListForm(forms.Form):
             # "to" is a whole day, included.
             datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None,
         )
-
-    def cursor(self, sessions: CheckoutSessionQuerySet, name: str) -> Cursor | None:
-        """The position named by ``after`` or ``before`` (a session id of this org and mode,
-        so no database key appears in a URL); an unknown id starts from the newest."""
-        if not (public_id := self.value(name)):
-            return None
-        row = sessions.filter(public_id=public_id).values_list("created_at", "pk").first()
-        return Cursor(*row) if row else None
-
-    def query(self, *, drop=(), **changes) -> str:
-        """This view's query string without ``drop`` and with ``changes`` (None removes)."""
-        params = QueryDict(mutable=True)
-        for name in ("status", *FILTERS, "after", "before"):
-            value = changes.get(name, self.data.get(name)) if name not in drop else None
-            if value:
-                params[name] = value
-        return params.urlencode()
 
 
 # --- A session's actions ----------------------------------------------------------------------

@@ -1,14 +1,15 @@
 from django.urls import path, register_converter
 
 from checkout.urls import SessionIdConverter
-from dashboard.access import ModeConverter
-from dashboard.views import home, placeholders, session_detail, sessions
+from dashboard.access import ModeConverter, PublicIdConverter
+from dashboard.views import home, orders, placeholders, session_detail, sessions
 
 app_name = "dashboard"
 register_converter(ModeConverter, "mode")
-# A session id of its own shape (cs_test_… / cs_live_…, as on the hosted pages): junk, a NUL
-# byte or a megabyte in its place is a 404 before any view or query sees it.
+# A session id of its own shape (cs_test_… / cs_live_…, as on the hosted pages) and other ids
+# by theirs: junk, a NUL byte or a megabyte in their place is a 404 before any view or query.
 register_converter(SessionIdConverter, "dashboard_session_id")
+register_converter(PublicIdConverter, "public_id")
 
 # Every page exists in both modes: /dashboard/acme/test/sessions/ and /dashboard/acme/sessions/.
 ORG = "<slug:org_slug>/<mode:mode>"
@@ -24,14 +25,8 @@ urlpatterns = [
     path(f"{SESSION}/recover", session_detail.recover_sale, name="session_recover"),
     path(f"{SESSION}/resend-receipt", session_detail.resend, name="session_resend_receipt"),
     path(f"{SESSION}/extend-expiry", session_detail.extend_expiry, name="session_extend_expiry"),
-    path(f"{ORG}orders/", placeholders.coming_soon, {"section": "orders"}, name="orders"),
-    # The order pages come with the Orders section; until then an order's page is this one.
-    path(
-        f"{ORG}orders/<str:order_id>",
-        placeholders.coming_soon,
-        {"section": "orders"},
-        name="order_detail",
-    ),
+    path(f"{ORG}orders/", orders.order_list, name="orders"),
+    path(f"{ORG}orders/<public_id:order_id>", orders.order_detail, name="order_detail"),
     path(f"{ORG}links/", placeholders.coming_soon, {"section": "links"}, name="links"),
     path(f"{ORG}settings/", placeholders.coming_soon, {"section": "settings"}, name="settings"),
     path(f"{ORG}api-keys/", placeholders.coming_soon, {"section": "api_keys"}, name="api_keys"),

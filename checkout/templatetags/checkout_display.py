@@ -7,6 +7,7 @@ the portal, the dashboard).
     {% money order.amount_total order.currency %}                      $75.00
     {{ order.payment_method_brand|payment_method:order.payment_method_last4 }}   Visa •••• 4242
     {{ session.status|status_badge }}           <span class="badge badge--failed">Failed</span>
+    {{ order.payment_status|payment_status_badge }}   <span class="badge badge--paid">Paid</span>
     {{ event|event_label }}                     Payment failed (insufficient_funds)
     {{ event|decline_explanation }}             insufficient_funds — the card has too little
                                                 money; the customer can try another card
@@ -16,7 +17,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from checkout.choices import EventKind, SessionStatus
+from checkout.choices import EventKind, PaymentStatus, SessionStatus
 from checkout.declines import decline_reason, explain_decline
 from checkout.money import format_money
 from checkout.request_context import customer_locale
@@ -58,6 +59,17 @@ def status_badge(status: str) -> SafeString:
     ``<span class="badge badge--failed">Failed</span>``."""
     try:
         status = SessionStatus(status)
+    except ValueError:
+        return format_html('<span class="badge">{}</span>', status)
+    return format_html('<span class="badge badge--{}">{}</span>', status.value, status.label)
+
+
+@register.filter
+def payment_status_badge(status: str) -> SafeString:
+    """An order's PaymentStatus value as a small badge:
+    ``<span class="badge badge--paid">Paid</span>``."""
+    try:
+        status = PaymentStatus(status)
     except ValueError:
         return format_html('<span class="badge">{}</span>', status)
     return format_html('<span class="badge badge--{}">{}</span>', status.value, status.label)

@@ -4,10 +4,7 @@ and its CSV export. A session's own page is ``session_detail``."""
 from datetime import UTC, datetime, timedelta
 
 from django.http import HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 
 from checkout.choices import SessionStatus
 from checkout.models import MAX_EXPIRES_IN_MINUTES, CheckoutSession
@@ -17,6 +14,7 @@ from dashboard.access import dashboard_view
 from dashboard.charts import OutcomeChart, outcome_chart
 from dashboard.csv_export import session_csv_lines
 from dashboard.forms import FILTERS, SessionListForm
+from dashboard.views.partials import org_url, render_page_or_partial, wants_whole_page
 from orgs.models import PaymentLink
 
 PAGE = "dashboard/sessions.html"
@@ -53,7 +51,7 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         after=form.cursor(everything, "after"),
         before=form.cursor(everything, "before"),
     )
-    url = _url("dashboard:sessions", request)
+    url = org_url("dashboard:sessions", request)
     first_page = form.query(drop=("after", "before"))
     return {
         "section": "sessions",
@@ -81,14 +79,10 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         and f"{url}?{form.query(after=page.rows[-1].public_id, before=None)}",
         # Only the first page polls: new sessions appear at its top.
         "poll_url": not page.has_newer
-        and f"{_url('dashboard:sessions_poll', request)}?"
+        and f"{org_url('dashboard:sessions_poll', request)}?"
         + "&".join(filter(None, [first_page, f"since={_micros(now)}", f"v={marker}"])),
-        "export_url": f"{_url('dashboard:sessions_export', request)}?{first_page}",
+        "export_url": f"{org_url('dashboard:sessions_export', request)}?{first_page}",
     }
-
-
-def _url(name: str, request) -> str:
-    return reverse(name, kwargs={"org_slug": request.org.slug, "mode": request.mode})
 
 
 def _micros(moment: datetime) -> int:
@@ -99,11 +93,7 @@ def _render_list(
     request, form: SessionListForm, now: datetime, chart: OutcomeChart | None = None
 ) -> HttpResponse:
     context = {**_list_context(request, form, now), "chart": chart}
-    # Back after an HTMX navigation may ask for the page with HX-Request set: it needs it whole.
-    partial = request.htmx and not request.htmx.history_restore_request
-    response = render(request, f"{PAGE}#results" if partial else PAGE, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page_or_partial(request, PAGE, "results", context)
 
 
 @dashboard_view
@@ -112,7 +102,7 @@ def session_list(request):
     The full page adds the last 14 days' outcomes as a chart."""
     now = timezone.now()
     chart = None
-    if not request.htmx or request.htmx.history_restore_request:
+    if wants_whole_page(request):
         last_day = now.astimezone(UTC).date()
         days = daily_status_counts(
             request.org,

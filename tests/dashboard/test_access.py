@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_anonymous_visitor_is_sent_to_log_in_from_every_page(client, org, test_session):
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/accounts/login/?next="), url
@@ -17,7 +17,7 @@ def test_anonymous_visitor_is_sent_to_log_in_from_every_page(client, org, test_s
 
 def test_member_of_another_org_gets_404_on_every_page(client, org, test_session):
     client.force_login(MembershipFactory(org=OrganizationFactory(slug="rival")).user)
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         assert client.get(url).status_code == 404, url
 
 
@@ -28,7 +28,7 @@ def test_unknown_org_slug_is_404(client, member):
 
 def test_member_opens_every_page(client, org, member, test_session):
     client.force_login(member)
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         response = client.get(url, follow=True)
         assert response.status_code == 200, url
 
@@ -42,6 +42,12 @@ def test_session_of_another_org_is_404_even_for_a_member(client, org, member):
 def test_test_session_is_404_in_live_mode(client, org, member, test_session):
     client.force_login(member)
     assert client.get(f"/dashboard/{org.slug}/sessions/{test_session.public_id}").status_code == 404
+
+
+@pytest.mark.parametrize("session_id", ["cs_test_%00", "%00", "cs_test_" + "a" * 300, "cs_test_é"])
+def test_junk_session_id_is_404_never_500(client, org, member, session_id):
+    client.force_login(member)
+    assert client.get(f"/dashboard/{org.slug}/test/sessions/{session_id}").status_code == 404
 
 
 def test_dashboard_sends_a_member_to_their_first_orgs_test_sessions(client, member):
