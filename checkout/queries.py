@@ -129,6 +129,15 @@ class CheckoutSessionQuerySet(models.QuerySet):
         rows = self.order_by().values("org_id").annotate(**_status_count_expressions(now))
         return {row.pop("org_id"): row for row in rows}
 
+    def status_counts_by_payment_link(
+        self, now: datetime | None = None
+    ) -> dict[int, dict[str, int]]:
+        """``status_counts`` for each payment link at once (link pk → counts), in one grouped
+        query; narrow to the links first (``filter(payment_link__in=…)``): the covering
+        ``session_payment_link_status`` index answers it without reading the table."""
+        rows = self.order_by().values("payment_link_id").annotate(**_status_count_expressions(now))
+        return {row.pop("payment_link_id"): row for row in rows}
+
     def newest_first(self) -> "CheckoutSessionQuerySet":
         return self.order_by("-created_at", "-id")
 
