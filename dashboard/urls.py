@@ -1,10 +1,14 @@
 from django.urls import path, register_converter
 
+from checkout.urls import PaymentLinkIdConverter
 from dashboard.access import ModeConverter
-from dashboard.views import home, placeholders, sessions
+from dashboard.views import api_keys, home, links, placeholders, sessions
 
 app_name = "dashboard"
 register_converter(ModeConverter, "mode")
+# The hosted /pay/<link id>'s shape: anything else in a link's dashboard URL is the 404 page.
+register_converter(PaymentLinkIdConverter, "dashboard_link_id")
+LINK = "<dashboard_link_id:link_id>"
 
 # Every page exists in both modes: /dashboard/acme/test/sessions/ and /dashboard/acme/sessions/.
 ORG = "<slug:org_slug>/<mode:mode>"
@@ -17,8 +21,16 @@ urlpatterns = [
     path(f"{ORG}sessions/export.csv", sessions.session_export, name="sessions_export"),
     path(f"{ORG}sessions/<str:session_id>", sessions.session_detail, name="session_detail"),
     path(f"{ORG}orders/", placeholders.coming_soon, {"section": "orders"}, name="orders"),
-    path(f"{ORG}links/", placeholders.coming_soon, {"section": "links"}, name="links"),
+    path(f"{ORG}links/", links.link_list, name="links"),
+    path(f"{ORG}links/new", links.link_create, name="link_create"),
+    path(f"{ORG}links/{LINK}", links.link_detail, name="link_detail"),
+    path(f"{ORG}links/{LINK}/edit", links.link_edit, name="link_edit"),
+    path(f"{ORG}links/{LINK}/deactivate", links.link_deactivate, name="link_deactivate"),
+    path(f"{ORG}links/{LINK}/reactivate", links.link_reactivate, name="link_reactivate"),
+    path(f"{ORG}links/{LINK}/qr.svg", links.link_qr, name="link_qr"),
     path(f"{ORG}settings/", placeholders.coming_soon, {"section": "settings"}, name="settings"),
-    path(f"{ORG}api-keys/", placeholders.coming_soon, {"section": "api_keys"}, name="api_keys"),
+    path(f"{ORG}api-keys/", api_keys.api_key_list, name="api_keys"),
+    path(f"{ORG}api-keys/new", api_keys.api_key_create, name="api_key_create"),
+    path(f"{ORG}api-keys/<int:key_id>/revoke", api_keys.api_key_revoke, name="api_key_revoke"),
     path(f"{ORG}team/", placeholders.coming_soon, {"section": "team"}, name="team"),
 ]
