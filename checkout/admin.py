@@ -319,15 +319,15 @@ class PaymentLinkAdmin(admin.ModelAdmin):
     actions = ["deactivate_links", "reactivate_links"]
 
     def save_model(self, request, obj: PaymentLink, form, change) -> None:
-        save_payment_link(link=obj)
+        save_payment_link(link=obj, user=request.user)
 
     @admin.action(description="Deactivate selected payment links")
     def deactivate_links(self, request, queryset):
-        set_payment_links_active(links=queryset, active=False)
+        set_payment_links_active(links=queryset, active=False, user=request.user)
 
     @admin.action(description="Reactivate selected payment links")
     def reactivate_links(self, request, queryset):
-        set_payment_links_active(links=queryset, active=True)
+        set_payment_links_active(links=queryset, active=True, user=request.user)
 
     @admin.display(description="Unit price", ordering="unit_price")
     def price(self, link: PaymentLink) -> str:

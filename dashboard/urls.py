@@ -1,15 +1,18 @@
 from django.urls import path, register_converter
 
-from checkout.urls import SessionIdConverter
+from checkout.urls import PaymentLinkIdConverter, SessionIdConverter
 from dashboard.access import ModeConverter, PublicIdConverter
-from dashboard.views import home, orders, placeholders, session_detail, sessions
+from dashboard.views import api_keys, home, links, orders, placeholders, session_detail, sessions
 
 app_name = "dashboard"
 register_converter(ModeConverter, "mode")
-# A session id of its own shape (cs_test_… / cs_live_…, as on the hosted pages) and other ids
-# by theirs: junk, a NUL byte or a megabyte in their place is a 404 before any view or query.
+# Ids of their own shape (cs_test_… / cs_live_… and plink_… as on the hosted pages, others by
+# PublicIdConverter's): junk, a NUL byte or a megabyte in their place is a 404 before any view
+# or query sees it.
 register_converter(SessionIdConverter, "dashboard_session_id")
+register_converter(PaymentLinkIdConverter, "dashboard_link_id")
 register_converter(PublicIdConverter, "public_id")
+LINK = "<dashboard_link_id:link_id>"
 
 # Every page exists in both modes: /dashboard/acme/test/sessions/ and /dashboard/acme/sessions/.
 ORG = "<slug:org_slug>/<mode:mode>"
@@ -27,8 +30,16 @@ urlpatterns = [
     path(f"{SESSION}/extend-expiry", session_detail.extend_expiry, name="session_extend_expiry"),
     path(f"{ORG}orders/", orders.order_list, name="orders"),
     path(f"{ORG}orders/<public_id:order_id>", orders.order_detail, name="order_detail"),
-    path(f"{ORG}links/", placeholders.coming_soon, {"section": "links"}, name="links"),
+    path(f"{ORG}links/", links.link_list, name="links"),
+    path(f"{ORG}links/new", links.link_create, name="link_create"),
+    path(f"{ORG}links/{LINK}", links.link_detail, name="link_detail"),
+    path(f"{ORG}links/{LINK}/edit", links.link_edit, name="link_edit"),
+    path(f"{ORG}links/{LINK}/deactivate", links.link_deactivate, name="link_deactivate"),
+    path(f"{ORG}links/{LINK}/reactivate", links.link_reactivate, name="link_reactivate"),
+    path(f"{ORG}links/{LINK}/qr.svg", links.link_qr, name="link_qr"),
     path(f"{ORG}settings/", placeholders.coming_soon, {"section": "settings"}, name="settings"),
-    path(f"{ORG}api-keys/", placeholders.coming_soon, {"section": "api_keys"}, name="api_keys"),
+    path(f"{ORG}api-keys/", api_keys.api_key_list, name="api_keys"),
+    path(f"{ORG}api-keys/new", api_keys.api_key_create, name="api_key_create"),
+    path(f"{ORG}api-keys/<int:key_id>/revoke", api_keys.api_key_revoke, name="api_key_revoke"),
     path(f"{ORG}team/", placeholders.coming_soon, {"section": "team"}, name="team"),
 ]

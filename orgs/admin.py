@@ -90,7 +90,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):
         for api_key in queryset:
-            revoke_api_key(api_key=api_key)
+            revoke_api_key(api_key=api_key, user=request.user)
 
 
 @admin.register(AuditEntry)

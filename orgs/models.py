@@ -220,7 +220,8 @@ class ApiKey(models.Model):
         Organization, on_delete=models.CASCADE, related_name="api_keys", db_index=False
     )
     mode = models.CharField(max_length=4, choices=Mode.choices)
-    name = models.CharField(max_length=100, blank=True)
+    # A label shown in lists and the audit log: one line, no control characters.
+    name = models.CharField(max_length=100, blank=True, validators=[validate_no_control_characters])
     key_hash = models.CharField(max_length=64, editable=False)
     # Enough to recognise the key in a list ("sk_test_Ab3d…wxyz"), never enough to use it.
     prefix = models.CharField(max_length=16, editable=False)
