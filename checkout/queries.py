@@ -344,3 +344,25 @@ class OrderQuerySet(models.QuerySet):
         ``=`` through the ``order_org_email`` index. Never ``iexact``: SQL ``UPPER()`` maps the
         dotless ``ı`` of a look-alike domain to ``I``, merging two customers' orders."""
         return self.filter(customer_email=email)
+
+
+class CallbackDeliveryQuerySet(models.QuerySet):
+    def for_org(self, org, mode: str) -> "CallbackDeliveryQuerySet":
+        return self.filter(org=org, mode=mode)
+
+    def newest_first(self) -> "CallbackDeliveryQuerySet":
+        return self.order_by("-created_at", "-id")
+
+    def page(
+        self, *, limit: int, after: Cursor | None = None, before: Cursor | None = None
+    ) -> Page:
+        """One keyset page, newest first (as ``CheckoutSessionQuerySet.page``), on the
+        ``(org, mode, -created_at, -id)`` index."""
+        if after is not None:
+            rows = list(self.newest_first().filter(after.older_q())[: limit + 1])
+            return Page(rows[:limit], has_older=len(rows) > limit, has_newer=True)
+        if before is not None:
+            rows = list(self.order_by("created_at", "id").filter(before.newer_q())[: limit + 1])
+            return Page(rows[:limit][::-1], has_older=True, has_newer=len(rows) > limit)
+        rows = list(self.newest_first()[: limit + 1])
+        return Page(rows[:limit], has_older=len(rows) > limit, has_newer=False)
