@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 
 from dashboard.access import ModeConverter
 from dashboard.views import home, placeholders, sessions
+from dashboard.views import settings as checkout_settings
 
 app_name = "dashboard"
 register_converter(ModeConverter, "mode")
@@ -18,7 +19,16 @@ urlpatterns = [
     path(f"{ORG}sessions/<str:session_id>", sessions.session_detail, name="session_detail"),
     path(f"{ORG}orders/", placeholders.coming_soon, {"section": "orders"}, name="orders"),
     path(f"{ORG}links/", placeholders.coming_soon, {"section": "links"}, name="links"),
-    path(f"{ORG}settings/", placeholders.coming_soon, {"section": "settings"}, name="settings"),
+    path(f"{ORG}settings/", checkout_settings.checkout_settings, name="settings"),
+    path(f"{ORG}settings/defaults", checkout_settings.save_defaults, name="settings_defaults"),
+    path(f"{ORG}settings/secret/reveal", checkout_settings.reveal_secret, name="secret_reveal"),
+    path(f"{ORG}settings/secret/rotate", checkout_settings.rotate_secret, name="secret_rotate"),
+    path(f"{ORG}settings/test-callback", checkout_settings.test_callback, name="test_callback"),
+    path(
+        f"{ORG}settings/deliveries/<str:delivery_id>/redeliver",
+        checkout_settings.redeliver,
+        name="redeliver",
+    ),
     path(f"{ORG}api-keys/", placeholders.coming_soon, {"section": "api_keys"}, name="api_keys"),
     path(f"{ORG}team/", placeholders.coming_soon, {"section": "team"}, name="team"),
 ]

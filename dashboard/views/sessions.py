@@ -60,7 +60,7 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         "form": form,
         "now": now,
         "page": page,
-        "fraud_threshold": FRAUD_FLAG_FAILED_ATTEMPTS,
+        "fraud_threshold": request.org.fraud_flag_threshold,
         "takes_payments": processor_for_mode(request.mode) is not None,
         "tabs": [
             {
