@@ -67,9 +67,13 @@ class CheckoutDefaultsForm(forms.ModelForm):
             "support_email": "Shown on the checkout page and in receipts.",
             "require_phone": "",
             "require_location": "",
-            "require_shipping_address": "Includes country and postal code.",
+            "require_shipping_address": "with country and postal code",
             "fraud_flag_threshold": "failed payment attempts on one session (1 to "
             f"{MAX_FRAUD_FLAG_THRESHOLD}).",
+        }
+        error_messages = {
+            name: {"invalid": "Enter a full URL, starting with https:// (or http://)."}
+            for name in ("success_url", "callback_url", "terms_url", "privacy_url")
         }
         widgets = {
             "success_url": forms.URLInput(attrs={"placeholder": "https://example.com/thanks"}),

@@ -233,7 +233,8 @@ def test_with_htmx_saving_answers_the_section_the_test_callback_and_the_activity
 @pytest.mark.parametrize(
     ("field", "value", "error"),
     [
-        ("callback_url", "ftp://x", "Enter a valid URL."),
+        ("callback_url", "ftp://x", "Enter a full URL, starting with https:// (or http://)."),
+        ("terms_url", "javascript:alert(1)", "Enter a full URL, starting with https://"),
         ("callback_url", "ftp://merchant.example.com/hooks", "must be http:// or https://"),
         ("callback_url", "https://merchant.example.com/" + "a" * 1980, "at most 2000 characters"),
         ("success_url", "https://merchant.example.com/\x00", "Null characters are not allowed."),
