@@ -28,6 +28,7 @@ from checkout.models import CallbackDelivery
 from orgs.models import AuditEntry, Mode, Organization
 from orgs.services import rotate_callback_secret
 from tests.checkout.callback_receiver import CallbackReceiver, unused_local_url
+from tests.concurrency import at_once
 from tests.factories import OrganizationFactory, UserFactory, make_session, signing_secret
 
 pytestmark = pytest.mark.django_db
@@ -321,6 +322,29 @@ def test_redelivering_a_pending_delivery_makes_one_attempt_now_and_its_old_retry
     ] * 2
     assert delivery.attempts == 2
     assert session.events.filter(kind__startswith="callback_").count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_redeliveries_clicked_at_once_make_one_attempt_each_counted_once(settings):
+    settings.TASKS = DATABASE_TASKS
+    settings.CALLBACK_RETRY_SCHEDULE = [3600]
+    org, jenny = OrganizationFactory(), UserFactory(username="jenny")
+    with CallbackReceiver(statuses=[500]) as receiver:
+        session = make_session(org=org, callback_url=receiver.url, expires_in_minutes=1440)
+        with transaction.atomic():
+            delivery = enqueue_session_callback(session=session, event_type=CallbackEvent.COMPLETED)
+        run_worker()
+
+        at_once(lambda: redeliver_callback(delivery=delivery, user=jenny), threads=4)
+        run_worker()
+
+    delivery.refresh_from_db()
+    # Four clicks queue four tasks; the first delivers, the others find it delivered.
+    assert (delivery.status, delivery.attempts) == (CallbackDelivery.Status.DELIVERED, 2)
+    assert len(receiver.received) == 2
+    assert session.events.filter(kind__startswith="callback_").count() == 2
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.CALLBACK_REDELIVERED).count() == 4
 
 
 # --- The migration that copies a delivery's org and mode ------------------------------------
