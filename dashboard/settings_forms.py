@@ -101,6 +101,9 @@ class CheckoutDefaultsForm(forms.ModelForm):
             self.fields[name].assume_scheme = "https"
         for field in self.fields.values():
             field.disabled = not editable
+            if not editable:
+                # An empty read-only field shows nothing: a placeholder would look like a value.
+                field.widget.attrs.pop("placeholder", None)
 
     def add_service_errors(self, error: ValidationError) -> None:
         """Show a service's ValidationError next to its fields (or above the form)."""

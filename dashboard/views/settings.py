@@ -96,10 +96,11 @@ def _deliveries(request, source) -> dict:
 
 def _context(request, *, source=None, form=None, **extra) -> dict:
     """Everything the page shows, in a fixed number of queries."""
-    now = timezone.now()
     org, mode = request.org, request.mode
-    signing = list(CallbackSecret.objects.for_org(org, mode).signing(now))
+    signing = list(CallbackSecret.objects.for_org(org, mode).signing(timezone.now()))
     current = next((secret for secret in signing if secret.expires_at is None), None)
+    current = current or callback_secret_for(org=org, mode=mode)  # made on first use
+    now = timezone.now()  # after that: a secret made just now was not made "in a moment"
     activity = (
         AuditEntry.objects.for_org(org)
         .filter(Q(mode=mode) | Q(mode=""), action__in=ACTIVITY_ACTIONS)
@@ -110,7 +111,7 @@ def _context(request, *, source=None, form=None, **extra) -> dict:
         "now": now,
         "is_owner": request.dashboard.is_owner,
         "form": form or CheckoutDefaultsForm(instance=org, editable=request.dashboard.is_owner),
-        "secret": current or callback_secret_for(org=org, mode=mode),
+        "secret": current,
         "previous_secrets": [secret for secret in signing if secret.expires_at is not None],
         "callback_url": org.callback_url,
         "activity": list(activity),

@@ -139,6 +139,7 @@ def test_a_member_sees_the_values_and_a_masked_secret_and_no_action(as_member, o
         assert f">{action}" not in text, action
     form = response.context["form"]
     assert all(field.disabled for field in form.fields.values())
+    assert "placeholder=" not in text.split('id="checkout-defaults"')[1].split("</section>")[0]
     assert "only the owners of Acme Test Co. can change them" in text
 
 
@@ -163,6 +164,8 @@ def test_a_member_gets_403_on_every_action_and_nothing_changes(
 
 def test_an_owner_sees_every_action(as_owner):
     text = as_owner.get(PAGE).text
+    assert 'placeholder="https://example.com/hooks"' in text
+    assert "Created <time" in text and ">just now</time>" in text  # the secret made on first use
     for action in ("Save settings", "Reveal", "Rotate secret…"):
         assert f">{action}<" in text, action
 
