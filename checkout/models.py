@@ -18,7 +18,12 @@ from checkout.choices import (
     PaymentStatus,
     SessionSource,
 )
-from checkout.queries import CheckoutSessionQuerySet, OrderQuerySet, TimelineEventQuerySet
+from checkout.queries import (
+    CallbackDeliveryQuerySet,
+    CheckoutSessionQuerySet,
+    OrderQuerySet,
+    TimelineEventQuerySet,
+)
 from orgs.emails import CanonicalEmailField
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink, RequiredFields
@@ -388,6 +393,12 @@ class CallbackDelivery(models.Model):
     session = models.ForeignKey(
         CheckoutSession, on_delete=models.CASCADE, related_name="callback_deliveries"
     )
+    # The session's org and mode, copied (they never change), so that the dashboard's
+    # deliveries log of one org and mode is one range of callback_org_mode_created.
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False, editable=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices, editable=False)
     event_type = models.CharField(max_length=60)
     url = models.URLField(max_length=2000)
     payload = models.TextField(help_text="The exact JSON body sent on every attempt.")
@@ -399,6 +410,8 @@ class CallbackDelivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
+    objects = CallbackDeliveryQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "callback deliveries"
         ordering = ["-created_at"]
@@ -408,7 +421,15 @@ class CallbackDelivery(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(status="pending"),
                 name="callback_pending_due",
-            )
+            ),
+            # The dashboard's deliveries log, newest first, keyset-paginated.
+            models.Index(
+                "org",
+                "mode",
+                F("created_at").desc(),
+                F("id").desc(),
+                name="callback_org_mode_created",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["public_id"], name="callback_unique_public_id")
@@ -416,6 +437,17 @@ class CallbackDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.url}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The copies of the session's org and mode can't be forgotten by any writer.
+        if self.org_id is None or not self.mode:
+            self.org_id, self.mode = self.session.org_id, self.session.mode
+        super().save(*args, **kwargs)
+
+    @property
+    def can_be_redelivered(self) -> bool:
+        """Failed (gave up) and pending deliveries can be sent again now; delivered ones not."""
+        return self.status != self.Status.DELIVERED
 
 
 class IdempotencyRecord(models.Model):

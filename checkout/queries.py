@@ -400,3 +400,11 @@ class TimelineEventQuerySet(models.QuerySet):
         return self.filter(kind__in=[EventKind.RECEIPT_SENT, EventKind.RECEIPT_FAILED]).order_by(
             "created_at", "id"
         )
+
+
+class CallbackDeliveryQuerySet(NewestFirstQuerySet):
+    """Deliveries carry their session's org and mode, so a mode's log is one range of the
+    ``(org, mode, -created_at, -id)`` index; ``public_id`` is the ``webhook-id``."""
+
+    def for_org(self, org, mode: str) -> "CallbackDeliveryQuerySet":
+        return self.filter(org=org, mode=mode)

@@ -3,6 +3,7 @@ from django.urls import path, register_converter
 from checkout.urls import PaymentLinkIdConverter, SessionIdConverter
 from dashboard.access import ModeConverter, PublicIdConverter
 from dashboard.views import api_keys, home, links, orders, placeholders, session_detail, sessions
+from dashboard.views import settings as checkout_settings
 
 app_name = "dashboard"
 register_converter(ModeConverter, "mode")
@@ -37,7 +38,16 @@ urlpatterns = [
     path(f"{ORG}links/{LINK}/deactivate", links.link_deactivate, name="link_deactivate"),
     path(f"{ORG}links/{LINK}/reactivate", links.link_reactivate, name="link_reactivate"),
     path(f"{ORG}links/{LINK}/qr.svg", links.link_qr, name="link_qr"),
-    path(f"{ORG}settings/", placeholders.coming_soon, {"section": "settings"}, name="settings"),
+    path(f"{ORG}settings/", checkout_settings.checkout_settings, name="settings"),
+    path(f"{ORG}settings/defaults", checkout_settings.save_defaults, name="settings_defaults"),
+    path(f"{ORG}settings/secret/reveal", checkout_settings.reveal_secret, name="secret_reveal"),
+    path(f"{ORG}settings/secret/rotate", checkout_settings.rotate_secret, name="secret_rotate"),
+    path(f"{ORG}settings/test-callback", checkout_settings.test_callback, name="test_callback"),
+    path(
+        f"{ORG}settings/deliveries/<public_id:delivery_id>/redeliver",
+        checkout_settings.redeliver,
+        name="redeliver",
+    ),
     path(f"{ORG}api-keys/", api_keys.api_key_list, name="api_keys"),
     path(f"{ORG}api-keys/new", api_keys.api_key_create, name="api_key_create"),
     path(f"{ORG}api-keys/<int:key_id>/revoke", api_keys.api_key_revoke, name="api_key_revoke"),

@@ -31,7 +31,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         return self._callback_secret(org, Mode.LIVE)
 
     def save_model(self, request, obj: Organization, form, change) -> None:
-        save_organization(org=obj)
+        save_organization(org=obj, user=request.user)
 
     def _callback_secret(self, org: Organization, mode: str) -> str:
         if org.pk is None:

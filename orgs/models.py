@@ -22,6 +22,10 @@ from orgs.text import validate_no_control_characters
 
 # Bounds of one line item, for payment links here and every checkout (checkout.services).
 MAX_QUANTITY = 10_000
+# SPEC "Checkout sessions": a fraud flag on sessions whose failed attempts reach the org's
+# threshold (default 3); 1–100 (a session can fail at most a few dozen times in practice).
+DEFAULT_FRAUD_FLAG_THRESHOLD = 3
+MAX_FRAUD_FLAG_THRESHOLD = 100
 MAX_UNIT_PRICE = 10**10  # minor units; keeps any total far inside a 64-bit integer
 
 
@@ -61,12 +65,24 @@ class Organization(RequiredFields):
     terms_url = models.URLField(max_length=2000, blank=True)
     privacy_url = models.URLField(max_length=2000, blank=True)
     support_email = models.EmailField(blank=True, validators=[validate_deliverable_email])
+    fraud_flag_threshold = models.PositiveSmallIntegerField(
+        default=DEFAULT_FRAUD_FLAG_THRESHOLD,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_FRAUD_FLAG_THRESHOLD)],
+        help_text="Sessions with this many failed payment attempts are flagged as possible fraud.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
         # Plain unique indexes (unique=True would add an unused LIKE index on PostgreSQL).
-        constraints = [models.UniqueConstraint(fields=["slug"], name="org_unique_slug")]
+        constraints = [
+            models.UniqueConstraint(fields=["slug"], name="org_unique_slug"),
+            models.CheckConstraint(
+                condition=Q(fraud_flag_threshold__gte=1)
+                & Q(fraud_flag_threshold__lte=MAX_FRAUD_FLAG_THRESHOLD),
+                name="org_fraud_flag_threshold_1_100",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

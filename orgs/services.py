@@ -25,11 +25,34 @@ from orgs.models import (
 )
 
 
-def save_organization(*, org: Organization) -> Organization:
-    """Validate every field of ``org`` (ValidationError keyed by field), then save it."""
+def _settings_fields() -> list[str]:
+    """The org's own columns an audit entry compares (every setting; not its id or birth)."""
+    return [
+        field.name
+        for field in Organization._meta.concrete_fields
+        if field.name not in {"id", "created_at"}
+    ]
+
+
+def save_organization(*, org: Organization, user: AbstractBaseUser | None = None) -> Organization:
+    """Validate every field of ``org`` (ValidationError keyed by field), then save it, with
+    an audit entry (``SETTINGS_UPDATED``) of the fields that changed, made by ``user``."""
     org.full_clean()
     with transaction.atomic():
+        before = (
+            Organization.objects.select_for_update().filter(pk=org.pk).first()
+            if org.pk is not None
+            else None
+        )
         org.save()
+        if changes := field_changes(before, org, _settings_fields()):
+            record(
+                org=org,
+                user=user,
+                action=AuditEntry.Action.SETTINGS_UPDATED,
+                target=org.name,
+                changes=changes,
+            )
     return org
 
 
@@ -222,7 +245,38 @@ def rotate_callback_secret(
     # Rotations of one org queue on its row, so two at once retire one secret each in turn.
     Organization.objects.select_for_update().get(pk=org.pk)
     current = callback_secret_for(org=org, mode=mode)
-    CallbackSecret.objects.filter(pk=current.pk).update(expires_at=now + CALLBACK_SECRET_GRACE)
+    valid_until = now + CALLBACK_SECRET_GRACE
+    CallbackSecret.objects.filter(pk=current.pk).update(expires_at=valid_until)
     # Secrets past their grace period verify nothing any more: no reason to keep them.
     CallbackSecret.objects.for_org(org, mode).filter(expires_at__lte=now).delete()
-    return CallbackSecret.objects.create(org=org, mode=mode, created_by=user, created_at=now)
+    new = CallbackSecret.objects.create(org=org, mode=mode, created_by=user, created_at=now)
+    record(
+        org=org,
+        user=user,
+        action=AuditEntry.Action.SECRET_ROTATED,
+        target=new.masked,
+        mode=mode,
+        # Masked values only: the log is read by every member, and must never hold a secret.
+        changes={
+            "secret": [current.masked, new.masked],
+            "previous_valid_until": valid_until.isoformat(),
+        },
+    )
+    return new
+
+
+def reveal_callback_secret(
+    *, org: Organization, mode: str, user: AbstractBaseUser | None
+) -> CallbackSecret:
+    """The org's current ``mode`` secret, to be shown in full once; audited
+    (``SECRET_REVEALED``, with the masked value)."""
+    with transaction.atomic():
+        secret = callback_secret_for(org=org, mode=mode)
+        record(
+            org=org,
+            user=user,
+            action=AuditEntry.Action.SECRET_REVEALED,
+            target=secret.masked,
+            mode=Mode(mode),
+        )
+    return secret

@@ -5,9 +5,6 @@ from django.shortcuts import render
 from dashboard.access import dashboard_view
 
 SECTIONS = {
-    "links": ("Payment links", "Create, edit and share payment links; see sessions per link."),
-    "settings": ("Checkout settings", "Required fields, URLs, callback secrets and deliveries."),
-    "api_keys": ("API keys", "Create and revoke the keys your server uses."),
     "team": ("Team", "Members, roles and invitations."),
 }
 

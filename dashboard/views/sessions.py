@@ -19,9 +19,6 @@ from orgs.models import PaymentLink
 
 PAGE = "dashboard/sessions.html"
 PAGE_SIZE = 25
-# The SPEC's default fraud threshold (an org setting, with Checkout settings, will override it):
-# a session is flagged once this many payment attempts have failed.
-FRAUD_FLAG_FAILED_ATTEMPTS = 3
 TABS = [("", "All"), *SessionStatus.choices]
 CHART_DAYS = 14
 
@@ -58,7 +55,7 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         "form": form,
         "now": now,
         "page": page,
-        "fraud_threshold": FRAUD_FLAG_FAILED_ATTEMPTS,
+        "fraud_threshold": request.org.fraud_flag_threshold,
         "takes_payments": processor_for_mode(request.mode) is not None,
         "tabs": [
             {
