@@ -3,6 +3,7 @@
 ``orgs.team``, whose ValidationErrors land next to the field they name."""
 
 from django import forms
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 
 from orgs.emails import MAX_ADDRESS_OCTETS
@@ -29,12 +30,15 @@ class NewAccountForm(forms.Form):
         help_text="Letters, digits and @ . + - _ only.",
     )
     password = forms.CharField(
-        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
     )
     password_again = forms.CharField(
         label="Password again",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="The same password, to be sure it is what you meant.",
     )
 
     def clean(self):
