@@ -105,14 +105,12 @@ def _canonical_or_none(address: str) -> str | None:
 # --- Roles and removal ----------------------------------------------------------------------------
 
 
-def _lock_team(org: Organization, by: AbstractBaseUser) -> Membership:
-    """Lock the org's row (every team change of one org queues here) and return the acting
-    user's membership; PermissionDenied unless they are an owner of the org right now."""
+def _lock_team(org: Organization, by: AbstractBaseUser) -> None:
+    """Lock the org's row (every team change of one org queues here); PermissionDenied unless
+    ``by`` is an owner of the org right now."""
     Organization.objects.select_for_update().get(pk=org.pk)
-    actor = Membership.objects.filter(org=org, user=by).first()
-    if actor is None or not actor.is_owner:
+    if not Membership.objects.filter(org=org, user=by, role=Membership.Role.OWNER).exists():
         raise PermissionDenied(NOT_AN_OWNER)
-    return actor
 
 
 def _valid_role(role: str) -> str:
@@ -174,6 +172,29 @@ def remove_member(*, org: Organization, membership_id: int, by: AbstractBaseUser
             changes={"role": [target.role, None]},
         )
     return target
+
+
+def add_member(
+    *, org: Organization, user: AbstractBaseUser, role: str, by: AbstractBaseUser
+) -> Membership:
+    """An operator (a superuser, through Django admin) adds ``user`` to ``org`` directly, e.g.
+    the first owner of a new org. ValidationError when they are a member already."""
+    if not by.is_superuser:
+        raise PermissionDenied("Only operators add members directly; owners invite them.")
+    role = _valid_role(role)
+    with transaction.atomic():
+        Organization.objects.select_for_update().get(pk=org.pk)
+        if Membership.objects.filter(org=org, user=user).exists():
+            raise ValidationError({"user": f"{user.get_username()} is already a member."})
+        membership = Membership.objects.create(org=org, user=user, role=role)
+        record(
+            org=org,
+            user=by,
+            action=AuditEntry.Action.MEMBER_JOINED,
+            target=user.get_username(),
+            changes={"role": [None, role]},
+        )
+    return membership
 
 
 # --- Invitations ----------------------------------------------------------------------------------

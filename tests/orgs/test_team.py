@@ -22,6 +22,7 @@ from orgs.team import (
     accept_invitation,
     accept_invitation_with_new_account,
     accounts_with_email,
+    add_member,
     change_role,
     invitation_token,
     invite_member,
@@ -399,3 +400,43 @@ def test_a_tampered_or_forged_link_is_invalid(invitation):
         with pytest.raises(InvitationUnavailable) as invalid:
             read_invitation(bad)
         assert invalid.value.problem == InvitationProblem.INVALID, bad
+
+
+# --- Django admin --------------------------------------------------------------------------------
+
+
+def test_an_operator_adds_the_first_owner_in_the_admin_and_it_is_audited(admin_client, org):
+    jenny = UserFactory(username="jenny")
+    response = admin_client.post(
+        "/admin/orgs/membership/add/", {"org": org.pk, "user": jenny.pk, "role": "owner"}
+    )
+    assert response.status_code == 302
+    assert membership_of(jenny, org).role == "owner"
+    entry = AuditEntry.objects.for_org(org).get()
+    assert (entry.action, entry.actor, entry.target) == (
+        AuditEntry.Action.MEMBER_JOINED,
+        "admin",
+        "jenny",
+    )
+
+
+def test_the_admin_cannot_demote_or_remove_so_the_last_owner_stays(admin_client, org, owner):
+    mine = membership_of(owner, org)
+    admin_client.post(f"/admin/orgs/membership/{mine.pk}/change/", {"role": "member"})
+    assert admin_client.post(f"/admin/orgs/membership/{mine.pk}/delete/").status_code == 403
+    page = admin_client.get(f"/admin/orgs/organization/{org.pk}/change/")
+    assert 'name="memberships-0-role"' not in page.text
+    assert membership_of(owner, org).role == "owner"
+
+
+def test_only_operators_add_members_directly(org, owner):
+    with pytest.raises(PermissionDenied):
+        add_member(org=org, user=UserFactory(), role="owner", by=owner)
+
+
+def test_the_admin_lists_invitations_without_their_nonce(admin_client, org, owner, invite):
+    invitation = invite(org=org, email="jenny@example.com", role="member", by=owner)
+    page = admin_client.get(f"/admin/orgs/invitation/{invitation.pk}/change/")
+    assert page.status_code == 200 and "jenny@example.com" in page.text
+    assert invitation.nonce not in page.text
+    assert admin_client.get("/admin/orgs/invitation/").status_code == 200
