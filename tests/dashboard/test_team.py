@@ -309,3 +309,13 @@ def test_the_team_page_costs_the_same_queries_for_5_or_200_members(
     with django_assert_num_queries(6):
         response = client.get(team_url(org))
     assert response.text.count('class="member-name"') == 2 * team_size
+
+
+def test_a_junk_role_is_an_error_in_its_row_and_changes_nothing(client, org, owner, teammate):
+    client.force_login(owner)
+    before = team_state(org)
+    for role in ["admin", "", "owner\x00", "ówner", "x" * 10_000]:
+        response = client.post(f"{team_url(org)}members/{teammate.pk}/role", {"role": role}, **HTMX)
+        assert response.status_code == 200, role
+        assert 'class="field-error" role="alert"' in response.text, role
+    assert team_state(org) == before
