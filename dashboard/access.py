@@ -12,7 +12,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import ResolverMatch, reverse
 
 from orgs.models import Membership, Mode, Organization
 
@@ -116,7 +116,7 @@ def dashboard_view(view=None, *, switch_to: str | None = None, owner_only: bool 
 def org_switcher_links(
     memberships: list[Membership],
     current: Membership,
-    match,
+    match: ResolverMatch,
     mode: str,
     *,
     switch_to: str | None,

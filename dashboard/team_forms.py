@@ -19,10 +19,6 @@ class InviteForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
 
-class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Membership.Role.choices)
-
-
 class NewAccountForm(forms.Form):
     username = forms.CharField(
         max_length=150,

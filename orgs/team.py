@@ -135,10 +135,10 @@ def change_role(
 
     Membership.DoesNotExist for a membership of another org; PermissionDenied unless ``by`` is
     an owner; ValidationError keyed ``role``."""
-    role = _valid_role(role)
     with transaction.atomic():
         _lock_team(org, by)
         target = Membership.objects.select_related("user").get(org=org, pk=membership_id)
+        role = _valid_role(role)  # after the lookup: another org's id is "not found" first
         if target.role == role:
             return target
         if role != Membership.Role.OWNER:

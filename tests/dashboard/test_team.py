@@ -135,8 +135,9 @@ def test_junk_ids_are_404_never_500(client, org, owner):
             f"members/{junk}/remove",
             f"invitations/{junk}/revoke",
         ]:
-            response = client.post(f"{base}{path}", {"role": "owner"})
-            assert response.status_code == 404, (junk, path)
+            for role in ("owner", "junk"):
+                response = client.post(f"{base}{path}", {"role": role})
+                assert response.status_code == 404, (junk, path, role)
 
 
 def test_the_page_exists_in_both_modes(client, org, member):
