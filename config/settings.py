@@ -233,6 +233,9 @@ CALLBACK_DELIVERY_RETENTION_DAYS = env.int("CALLBACK_DELIVERY_RETENTION_DAYS", d
 # Portal links in receipts stay valid this many days.
 PORTAL_LINK_MAX_AGE_DAYS = env.int("PORTAL_LINK_MAX_AGE_DAYS", default=30)
 
+# Team invitation links (orgs.team) work once, within this many days of being sent.
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+
 # API request bodies above this size are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 

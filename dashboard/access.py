@@ -12,7 +12,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import ResolverMatch, reverse
 
 from orgs.models import Membership, Mode, Organization
 
@@ -48,6 +48,15 @@ class PublicIdConverter:
 
 
 @dataclass(frozen=True)
+class OrgLink:
+    """One entry of the org switcher: the page to open in that org."""
+
+    org: Organization
+    url: str
+    is_current: bool
+
+
+@dataclass(frozen=True)
 class Dashboard:
     """What the shell shows around every page: the org, the mode, the user's other orgs and
     the same page in the other mode."""
@@ -57,6 +66,7 @@ class Dashboard:
     membership: Membership
     memberships: list[Membership]
     other_mode_url: str
+    org_links: tuple[OrgLink, ...] = ()
 
     @property
     def is_test(self) -> bool:
@@ -119,9 +129,38 @@ def dashboard_view(
             membership=membership,
             memberships=memberships,
             other_mode_url=other_mode_url,
+            org_links=org_switcher_links(
+                memberships, membership, match, mode, switch_to=switch_to, owner_only=owner_only
+            ),
         )
         if owner_only and not request.dashboard.is_owner:
             return render(request, "dashboard/forbidden.html", status=403)
         return view(request, **kwargs)
 
     return wrapper
+
+
+def org_switcher_links(
+    memberships: list[Membership],
+    current: Membership,
+    match: ResolverMatch,
+    mode: str,
+    *,
+    switch_to: str | None,
+    owner_only: bool,
+) -> tuple[OrgLink, ...]:
+    """The org switcher keeps the section: this page in each other org (Orders → their
+    Orders); a page of one object (``switch_to``, which can't exist in another org) → that
+    section's list; an owners-only page, in an org where the user is a member → its sessions.
+    Built from the memberships already loaded: no query."""
+    links = []
+    for membership in memberships:
+        kwargs = {"org_slug": membership.org.slug, "mode": mode}
+        if owner_only and not membership.is_owner:
+            url = reverse(SWITCH_TO_LIST, kwargs=kwargs)
+        elif switch_to:
+            url = reverse(switch_to, kwargs=kwargs)
+        else:
+            url = reverse(match.view_name, kwargs={**match.kwargs, **kwargs})
+        links.append(OrgLink(org=membership.org, url=url, is_current=membership == current))
+    return tuple(links)

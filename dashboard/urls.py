@@ -2,7 +2,7 @@ from django.urls import path, register_converter
 
 from checkout.urls import PaymentLinkIdConverter, SessionIdConverter
 from dashboard.access import ModeConverter, PublicIdConverter
-from dashboard.views import api_keys, home, links, orders, placeholders, session_detail, sessions
+from dashboard.views import api_keys, home, links, orders, session_detail, sessions, team
 from dashboard.views import settings as checkout_settings
 
 app_name = "dashboard"
@@ -21,6 +21,8 @@ SESSION = f"{ORG}sessions/<dashboard_session_id:session_id>"
 
 urlpatterns = [
     path("", home.home, name="home"),
+    # An invitation link (orgs.team): no org in the URL, the invited person is no member yet.
+    path("invitations/<str:token>", team.invitation, name="invitation"),
     path(f"{ORG}", home.org_home, name="org_home"),
     path(f"{ORG}sessions/", sessions.session_list, name="sessions"),
     path(f"{ORG}sessions/poll", sessions.session_list_poll, name="sessions_poll"),
@@ -51,5 +53,9 @@ urlpatterns = [
     path(f"{ORG}api-keys/", api_keys.api_key_list, name="api_keys"),
     path(f"{ORG}api-keys/new", api_keys.api_key_create, name="api_key_create"),
     path(f"{ORG}api-keys/<int:key_id>/revoke", api_keys.api_key_revoke, name="api_key_revoke"),
-    path(f"{ORG}team/", placeholders.coming_soon, {"section": "team"}, name="team"),
+    path(f"{ORG}team/", team.team_page, name="team"),
+    path(f"{ORG}team/invite", team.invite, name="team_invite"),
+    path(f"{ORG}team/members/<int:membership_id>/role", team.change_role, name="team_role"),
+    path(f"{ORG}team/members/<int:membership_id>/remove", team.remove, name="team_remove"),
+    path(f"{ORG}team/invitations/<int:invitation_id>/revoke", team.revoke, name="team_revoke"),
 ]

@@ -89,9 +89,10 @@ class Organization(RequiredFields):
 
 
 class Membership(models.Model):
+    # The SPEC's two roles: owners manage keys, secrets, settings and the team; members see
+    # everything. (An unused "admin" role was folded into member: migration 0099.)
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
-        ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
@@ -103,11 +104,18 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["org", "user"], name="membership_unique_org_user")
+            models.UniqueConstraint(fields=["org", "user"], name="membership_unique_org_user"),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "member"]), name="membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.org} ({self.role})"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.Role.OWNER
 
 
 def new_payment_link_id() -> str:
@@ -294,6 +302,7 @@ class AuditEntry(models.Model):
         MEMBER_JOINED = "team.joined", "Member joined"
         ROLE_CHANGED = "team.role_changed", "Role changed"
         MEMBER_REMOVED = "team.removed", "Member removed"
+        INVITATION_REVOKED = "team.invitation_revoked", "Invitation revoked"
 
     # Indexed by auditentry_org_created, which starts with the org.
     org = models.ForeignKey(
@@ -325,3 +334,74 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.actor}"
+
+
+def invitation_max_age() -> timedelta:
+    """How long an invitation link works (``INVITATION_MAX_AGE_DAYS``)."""
+    return timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+
+
+def new_invitation_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open(self) -> "InvitationQuerySet":
+        """Neither accepted nor revoked (it may still have expired: see ``pending``)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+    def pending(self, now: datetime, max_age: timedelta) -> "InvitationQuerySet":
+        """Open and still within ``max_age`` of being sent: the link works."""
+        return self.open().filter(created_at__gt=now - max_age)
+
+
+class Invitation(models.Model):
+    """An owner's invitation of an email address to join an org with a role (``orgs.team``).
+
+    The emailed link signs the row's id with its nonce; it works once (``accepted_at``), until
+    revoked (``revoked_at``) and for ``INVITATION_MAX_AGE_DAYS``.
+    """
+
+    # Indexed by invitation_one_open_per_email and invitation_org_created, both org first.
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations", db_index=False
+    )
+    email = models.EmailField(help_text="Canonical (orgs.emails.canonical_email).")
+    role = models.CharField(
+        max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Signed into the link with the id: a link names exactly one invitation row.
+    nonce = models.CharField(max_length=32, default=new_invitation_nonce, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.CharField(max_length=300, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index("org", models.F("created_at").desc(), name="invitation_org_created")
+        ]
+        constraints = [
+            # Inviting an address again replaces its open invitation (orgs.team.invite_member).
+            models.UniqueConstraint(
+                fields=["org", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "member"]), name="invitation_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.org} ({self.role})"
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.created_at + invitation_max_age()

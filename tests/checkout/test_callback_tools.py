@@ -349,8 +349,7 @@ def test_redeliveries_clicked_at_once_make_one_attempt_each_counted_once(setting
 
 # --- The migration that copies a delivery's org and mode ------------------------------------
 
-# Renamed with the migration if the lead renumbers it.
-ORG_MODE_MIGRATION = ("checkout", "0099_callback_delivery_org_mode")
+ORG_MODE_MIGRATION = ("checkout", "0013_callback_delivery_org_mode")
 
 
 @pytest.mark.django_db(transaction=True)
