@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from checkout.actors import Actor
+from checkout.card_testing import declines_exhausted, refuse_exhausted_session
 from checkout.choices import SessionSource
 from checkout.effective_settings import effective_settings, resolve_settings
 from checkout.forms import CardForm, DetailsForm
@@ -57,7 +58,10 @@ CARD_STEP_OUTCOMES = (
     PaymentOutcomeKind.DECLINED,
     PaymentOutcomeKind.PROCESSOR_ERROR,
     PaymentOutcomeKind.IN_PROGRESS,
+    PaymentOutcomeKind.BLOCKED,  # the client's declines for the hour (the session's: its page)
 )
+# Outcomes after which the session may have used up its declines (checkout.card_testing).
+BLOCKING_OUTCOMES = (PaymentOutcomeKind.DECLINED, PaymentOutcomeKind.BLOCKED)
 ALREADY_PAID_MESSAGE = "This order has already been paid. You have not been charged again."
 
 
@@ -156,10 +160,12 @@ def _notice_context(session: CheckoutSession) -> dict:
 
 
 def _takes_payments(session: CheckoutSession) -> bool:
-    """Unpaid, active, and its mode has a processor (the form is shown only then)."""
+    """Unpaid, active, not blocked by its declines, and its mode has a processor (the form is
+    shown only then)."""
     return (
         not session.order.is_paid
         and session.is_active
+        and not declines_exhausted(session)
         and processor_for_mode(session.mode) is not None
     )
 
@@ -173,11 +179,15 @@ def _closed_page(
     if session.order.is_paid:
         context = {**receipt_context(session), "already_paid": already_paid}
         return render(request, "checkout/receipt.html", context)
+    link = session.payment_link
+    fresh_start = link if link is not None and link.is_active else None
     if not session.is_active:
-        link = session.payment_link
-        fresh_start = link if link is not None and link.is_active else None
         context = {**_notice_context(session), "fresh_start_link": fresh_start}
         return render(request, "checkout/expired.html", context, status=410)
+    if declines_exhausted(session):
+        # Card testing: the session used up its declines (checkout.card_testing).
+        context = {**_notice_context(session), "fresh_start_link": fresh_start}
+        return render(request, "checkout/blocked.html", context, status=429)
     return render(request, "checkout/unavailable.html", _notice_context(session), status=503)
 
 
@@ -299,6 +309,8 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     if session.order.is_paid:
         return _already_paid(request, session_id)
     if closed := _closed_page(request, session):
+        if declines_exhausted(session):
+            refuse_exhausted_session(session=session)
         return _go_to(request, closed_url) if request.htmx else closed
     if session.details_provided_at is None or missing_details(session):
         return _details_step_instead(request, session)
@@ -310,6 +322,9 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     if outcome.kind == PaymentOutcomeKind.SUCCEEDED:
         return _go_to(request, success_redirect_url(session))
+    if outcome.kind in BLOCKING_OUTCOMES and declines_exhausted(outcome.session):
+        # That was the session's last decline (or it had none left): its page says so.
+        return _go_to(request, closed_url)
     if outcome.kind in CARD_STEP_OUTCOMES and not request.htmx:
         # Redirect, so reloading the page never resubmits the card as another attempt.
         messages.error(request, outcome.message, extra_tags=outcome.kind)
