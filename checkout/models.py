@@ -441,8 +441,16 @@ class PaymentAttempt(models.Model):
         Organization, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     mode = models.CharField(max_length=4, choices=Mode.choices)
+    # No database constraint: checking one would take a KEY SHARE lock on the session's row,
+    # which a payment under way holds FOR UPDATE, and a second Pay must claim and then be
+    # refused at once (NOWAIT), not wait behind the first's processor call. Django still
+    # deletes the claims with their session.
     session = models.ForeignKey(
-        CheckoutSession, on_delete=models.CASCADE, related_name="+", db_index=False
+        CheckoutSession,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     # The client's address, IPv6 cut to its /64 (one subscriber's network); "" when unknown.
     ip_key = models.CharField(max_length=64, blank=True)
