@@ -11,12 +11,16 @@ from django.utils.html import format_html, format_html_join
 
 from checkout.choices import SessionStatus
 from checkout.models import (
+    ApiRequestWindow,
     CallbackDelivery,
     CheckoutSession,
+    DeclineAlarm,
     IdempotencyRecord,
     Order,
     OrderCounter,
     OrderItem,
+    PaymentAttempt,
+    PaymentLinkOpen,
     RollupWatermark,
     SessionRollup,
     TimelineEvent,
@@ -403,3 +407,43 @@ class SessionRollupAdmin(ReadOnlyAdmin):
 @admin.register(RollupWatermark)
 class RollupWatermarkAdmin(ReadOnlyAdmin):
     list_display = ["finished_before"]
+
+
+# --- Hardening: what the abuse limits counted (checkout.card_testing, checkout.link_guard,
+# checkout.api.throttling). Read-only, but an operator may delete rows: deleting a client's
+# attempts or openings lifts its block at once.
+
+
+class LimitRecordAdmin(ReadOnlyAdmin):
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.delete_{self.opts.model_name}")
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(LimitRecordAdmin):
+    list_display = ["created_at", "ip_key", "outcome", "org", "mode", "session"]
+    list_filter = ["outcome", "mode"]
+    list_select_related = ["org", "session"]
+    search_fields = ["=ip_key", "=session__public_id"]
+    show_full_result_count = False
+
+
+@admin.register(PaymentLinkOpen)
+class PaymentLinkOpenAdmin(LimitRecordAdmin):
+    list_display = ["created_at", "ip_key", "link"]
+    list_select_related = ["link"]
+    search_fields = ["=ip_key", "=link__public_id"]
+    show_full_result_count = False
+
+
+@admin.register(ApiRequestWindow)
+class ApiRequestWindowAdmin(LimitRecordAdmin):
+    list_display = ["api_key", "window_start", "count"]
+    list_select_related = ["api_key"]
+
+
+@admin.register(DeclineAlarm)
+class DeclineAlarmAdmin(ReadOnlyAdmin):
+    list_display = ["raised_at", "org", "mode", "declines", "window_minutes", "session"]
+    list_filter = ["mode", "org"]
+    list_select_related = ["org", "session"]

@@ -76,6 +76,9 @@ logger = logging.getLogger(__name__)
 CALLBACKS_FOR_EVENT: dict[str, str] = {
     EventKind.PAYMENT_SUCCEEDED: CallbackEvent.COMPLETED,
     EventKind.PAYMENT_FAILED: CallbackEvent.PAYMENT_FAILED,
+    # A card-testing limit refused a payment: once per session (checkout.card_testing), under
+    # Stripe's name, so a merchant's handler for failed payments needs no change.
+    EventKind.PAYMENT_BLOCKED: CallbackEvent.PAYMENT_FAILED,
     EventKind.SESSION_EXPIRED: CallbackEvent.EXPIRED,
 }
 

@@ -37,6 +37,8 @@ class EventKind(models.TextChoices):
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     PAYMENT_SUCCEEDED = "payment_succeeded", "Payment succeeded"
     PAYMENT_ERROR = "payment_error", "Payment processor error"
+    # A payment refused before the processor was asked: a card-testing limit was reached.
+    PAYMENT_BLOCKED = "payment_blocked", "Payment blocked"
     RECEIPT_SENT = "receipt_sent", "Receipt sent"
     RECEIPT_FAILED = "receipt_failed", "Receipt failed"
     RECOVERY_SENT = "recovery_sent", "Recovery email sent"

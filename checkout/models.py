@@ -473,3 +473,133 @@ class IdempotencyRecord(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.response_status is not None
+
+
+# --- Hardening: what the abuse limits count (kept a day; see checkout.card_testing,
+# checkout.link_guard and checkout.api.throttling). Not part of any session's history: the
+# timeline records what a merchant needs (``payment_failed``, ``payment_blocked``).
+
+
+class PaymentAttempt(models.Model):
+    """One call to the processor, claimed before it is made, for the card-testing limits.
+
+    Claimed ``pending`` (committed at once, so every app server counts it while the charge is
+    under way), then ``declined``, ``succeeded`` or ``error`` with the payment's transaction.
+    Pruned after a day (``checkout.upkeep``): the limits look back an hour at most.
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DECLINED = "declined", "Declined"
+        SUCCEEDED = "succeeded", "Succeeded"
+        ERROR = "error", "Processor error"
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    # No database constraint: checking one would take a KEY SHARE lock on the session's row,
+    # which a payment under way holds FOR UPDATE, and a second Pay must claim and then be
+    # refused at once (NOWAIT), not wait behind the first's processor call. Django still
+    # deletes the claims with their session.
+    session = models.ForeignKey(
+        CheckoutSession,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    # The client's address, IPv6 cut to its /64 (one subscriber's network); "" when unknown.
+    ip_key = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # Declines (and charges under way) per client IP in the last hour.
+            models.Index(
+                fields=["ip_key", "created_at"],
+                condition=Q(outcome__in=["pending", "declined"]),
+                name="attempt_ip_counted",
+            ),
+            # The org's velocity alarm: its declines in the last minutes.
+            models.Index(
+                fields=["org", "mode", "created_at"],
+                condition=Q(outcome="declined"),
+                name="attempt_org_declined",
+            ),
+            models.Index(fields=["created_at"], name="attempt_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} ({self.ip_key or 'no IP'})"
+
+
+class DeclineAlarm(models.Model):
+    """The org's card-testing alarm: its declines in one mode reached
+    ``CARD_TESTING_ALARM_DECLINES`` within ``CARD_TESTING_ALARM_WINDOW_MINUTES``. Raised at most
+    once per window; while declines stay that high every customer sees the generic decline."""
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    raised_at = models.DateTimeField(default=timezone.now)
+    declines = models.PositiveIntegerField(
+        help_text="Declines within the window when raised (counted up to the threshold)."
+    )
+    window_minutes = models.PositiveIntegerField()
+    # The session whose decline raised it (its timeline shows the pattern).
+    session = models.ForeignKey(
+        CheckoutSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-raised_at"]
+        indexes = [models.Index(fields=["org", "mode", "raised_at"], name="alarm_org_mode_raised")]
+
+    def __str__(self) -> str:
+        return f"{self.org_id} {self.mode}: {self.declines} declines in {self.window_minutes} min"
+
+
+class PaymentLinkOpen(models.Model):
+    """A session opened from a payment link, by client IP: the per-IP cap's count. Pruned
+    after a day."""
+
+    link = models.ForeignKey(
+        PaymentLink, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    ip_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["link", "ip_key", "created_at"], name="link_open_link_ip_created"),
+            models.Index(fields=["created_at"], name="link_open_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} from {self.ip_key}"
+
+
+class ApiRequestWindow(models.Model):
+    """How many requests one API key made in one fixed window (``API_RATE_LIMIT_*``), counted
+    by an atomic upsert. Windows over an hour old are pruned."""
+
+    # Indexed by the unique constraint below, which starts with it.
+    api_key = models.ForeignKey(
+        "orgs.ApiKey", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # Seconds since the epoch at which the window starts (a multiple of its length).
+    window_start = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "window_start"], name="api_window_unique_key_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} @ {self.window_start}: {self.count}"

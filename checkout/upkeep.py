@@ -3,7 +3,9 @@ small batches, so no run holds locks or a transaction for long.
 
 - finished task results older than ``TASK_RESULT_RETENTION_DAYS`` (7);
 - callback deliveries that ended (delivered or given up) more than
-  ``CALLBACK_DELIVERY_RETENTION_DAYS`` ago (30); every attempt stays on the session timeline.
+  ``CALLBACK_DELIVERY_RETENTION_DAYS`` ago (30); every attempt stays on the session timeline;
+- what the abuse limits counted (payment attempts and payment-link openings by client IP, API
+  request windows) once no limit looks at it: after ``LIMIT_RECORD_RETENTION`` (a day).
 """
 
 from datetime import timedelta
@@ -14,9 +16,12 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from checkout.models import CallbackDelivery
+from checkout.models import ApiRequestWindow, CallbackDelivery, PaymentAttempt, PaymentLinkOpen
 
 BATCH_SIZE = 1000
+# The limits look back an hour at most; a day leaves room to look into an attack. These rows
+# hold client IP addresses, so they go soon.
+LIMIT_RECORD_RETENTION = timedelta(days=1)
 
 
 def delete_in_batches(rows: QuerySet, *, batch_size: int = BATCH_SIZE) -> int:
@@ -43,4 +48,13 @@ def prune_finished_deliveries() -> int:
         CallbackDelivery.objects.exclude(status=CallbackDelivery.Status.PENDING).filter(
             created_at__lt=cutoff
         )
+    )
+
+
+def prune_limit_records() -> int:
+    cutoff = timezone.now() - LIMIT_RECORD_RETENTION
+    return (
+        delete_in_batches(PaymentAttempt.objects.filter(created_at__lt=cutoff))
+        + delete_in_batches(PaymentLinkOpen.objects.filter(created_at__lt=cutoff))
+        + delete_in_batches(ApiRequestWindow.objects.filter(window_start__lt=cutoff.timestamp()))
     )

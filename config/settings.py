@@ -235,6 +235,19 @@ PORTAL_LINK_MAX_AGE_DAYS = env.int("PORTAL_LINK_MAX_AGE_DAYS", default=30)
 
 # Team invitation links (orgs.team) work once, within this many days of being sent.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+# Hardening limits (checkout/card_testing.py, checkout/link_guard.py, checkout/api/throttling.py).
+# Counted in PostgreSQL, the one engine every app server shares (README: "Limits"); 0 turns a
+# limit off. Card testing: declines per session, declines per client IP (IPv6: per /64) per hour,
+# and the org's velocity alarm (declines per org and mode within a window).
+CARD_TESTING_DECLINES_PER_SESSION = env.int("CARD_TESTING_DECLINES_PER_SESSION", default=5)
+CARD_TESTING_DECLINES_PER_IP_PER_HOUR = env.int("CARD_TESTING_DECLINES_PER_IP_PER_HOUR", default=20)
+CARD_TESTING_ALARM_DECLINES = env.int("CARD_TESTING_ALARM_DECLINES", default=30)
+CARD_TESTING_ALARM_WINDOW_MINUTES = env.int("CARD_TESTING_ALARM_WINDOW_MINUTES", default=10)
+# Payment-link bots: new sessions one client IP may open per payment link per hour.
+PAYMENT_LINK_SESSIONS_PER_IP_PER_HOUR = env.int("PAYMENT_LINK_SESSIONS_PER_IP_PER_HOUR", default=20)
+# The JSON API: requests per API key per window (fixed windows of this many seconds).
+API_RATE_LIMIT_REQUESTS = env.int("API_RATE_LIMIT_REQUESTS", default=100)
+API_RATE_LIMIT_WINDOW_SECONDS = env.int("API_RATE_LIMIT_WINDOW_SECONDS", default=10)
 
 # API request bodies above this size are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
