@@ -92,7 +92,7 @@ def test_demo_merchant_finds_an_order_and_its_session(
 
     page.get_by_role("link", name="View checkout session").click()
     page.wait_for_url(f"**/sessions/{order.session.public_id}")
-    expect(page.get_by_text(order.session.public_id)).to_be_visible()
+    expect(page.get_by_text(order.session.public_id, exact=True)).to_be_visible()
     assert console_errors == []
 
 
