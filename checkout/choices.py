@@ -48,6 +48,8 @@ class EventKind(models.TextChoices):
     SESSION_EXPIRED = "session_expired", "Session expired"
     CALLBACK_DELIVERED = "callback_delivered", "Callback delivered"
     CALLBACK_FAILED = "callback_failed", "Callback attempt failed"
+    # The merchant erased the customer's personal data (``checkout.erasure``).
+    CUSTOMER_ERASED = "customer_erased", "Customer data erased"
 
 
 class ActorKind(models.TextChoices):

@@ -256,6 +256,14 @@ class CheckoutSession(RequiredFields):
                 condition=Q(recovered_from__isnull=False),
                 name="session_recovered_from",
             ),
+            # The retention job (``checkout.erasure``): sessions still holding an IP address or
+            # user agent, oldest first. Dropped ones leave the index, so each batch reads only
+            # what it changes.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(ip_address__isnull=False) | ~Q(user_agent=""),
+                name="session_context_created",
+            ),
             # Email search, exact or prefix (LIKE 'x%'), on the stored canonical address.
             models.Index(
                 fields=["org", "mode", "customer_email"],

@@ -229,6 +229,10 @@ ROLLUP_SAFETY_MARGIN_SECONDS = env.int("ROLLUP_SAFETY_MARGIN_SECONDS", default=6
 UPKEEP_INTERVAL_SECONDS = env.int("UPKEEP_INTERVAL_SECONDS", default=600)
 TASK_RESULT_RETENTION_DAYS = env.int("TASK_RESULT_RETENTION_DAYS", default=7)
 CALLBACK_DELIVERY_RETENTION_DAYS = env.int("CALLBACK_DELIVERY_RETENTION_DAYS", default=30)
+# Sessions' IP addresses and user agents are dropped after this many days (0: kept).
+CUSTOMER_CONTEXT_RETENTION_DAYS = env.int("CUSTOMER_CONTEXT_RETENTION_DAYS", default=90)
+if CUSTOMER_CONTEXT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("CUSTOMER_CONTEXT_RETENTION_DAYS must be 0 (keep) or more.")
 
 # Portal links in receipts stay valid this many days.
 PORTAL_LINK_MAX_AGE_DAYS = env.int("PORTAL_LINK_MAX_AGE_DAYS", default=30)

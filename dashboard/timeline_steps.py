@@ -203,6 +203,11 @@ def _describe(event: TimelineEvent, session: CheckoutSession, locale: str) -> di
         }
     if kind == EventKind.SESSION_EXPIRED:
         return {"summary": "The checkout window closed without a payment."}
+    if kind == EventKind.CUSTOMER_ERASED:
+        return {
+            "summary": "The customer’s email, phone, addresses, IP address and user agent were "
+            "erased on request; amounts, items and this timeline’s steps are kept."
+        }
     if kind in (EventKind.CALLBACK_DELIVERED, EventKind.CALLBACK_FAILED):
         duration = data.get("duration_ms")
         return {

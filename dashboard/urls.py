@@ -2,7 +2,16 @@ from django.urls import path, register_converter
 
 from checkout.urls import PaymentLinkIdConverter, SessionIdConverter
 from dashboard.access import ModeConverter, PublicIdConverter
-from dashboard.views import api_keys, home, links, orders, session_detail, sessions, team
+from dashboard.views import (
+    api_keys,
+    home,
+    links,
+    orders,
+    privacy,
+    session_detail,
+    sessions,
+    team,
+)
 from dashboard.views import settings as checkout_settings
 
 app_name = "dashboard"
@@ -58,4 +67,6 @@ urlpatterns = [
     path(f"{ORG}team/members/<int:membership_id>/role", team.change_role, name="team_role"),
     path(f"{ORG}team/members/<int:membership_id>/remove", team.remove, name="team_remove"),
     path(f"{ORG}team/invitations/<int:invitation_id>/revoke", team.revoke, name="team_revoke"),
+    path(f"{ORG}privacy/", privacy.privacy, name="privacy"),
+    path(f"{ORG}privacy/erase", privacy.erase, name="privacy_erase"),
 ]

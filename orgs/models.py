@@ -303,6 +303,7 @@ class AuditEntry(models.Model):
         ROLE_CHANGED = "team.role_changed", "Role changed"
         MEMBER_REMOVED = "team.removed", "Member removed"
         INVITATION_REVOKED = "team.invitation_revoked", "Invitation revoked"
+        CUSTOMER_ERASED = "customer.erased", "Customer data erased"
 
     # Indexed by auditentry_org_created, which starts with the org.
     org = models.ForeignKey(
