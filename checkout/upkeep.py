@@ -26,6 +26,7 @@ from checkout.models import (
     PaymentAttempt,
     PaymentLinkOpen,
 )
+from orgs.models import PasswordResetRequest
 
 BATCH_SIZE = 1000
 # The limits look back an hour at most; a day leaves room to look into an attack. These rows
@@ -66,6 +67,7 @@ def prune_limit_records() -> int:
         delete_in_batches(PaymentAttempt.objects.filter(created_at__lt=cutoff))
         + delete_in_batches(PaymentLinkOpen.objects.filter(created_at__lt=cutoff))
         + delete_in_batches(ApiRequestWindow.objects.filter(window_start__lt=cutoff.timestamp()))
+        + delete_in_batches(PasswordResetRequest.objects.filter(created_at__lt=cutoff))
     )
 
 

@@ -1,5 +1,6 @@
 """Django settings, all read from the environment (django-environ). README lists every variable."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -63,6 +64,8 @@ INSTALLED_APPS = [
     # worker died, checkout.task_recovery) takes precedence, as staticfiles' runserver does.
     "django_tasks_db",
     "dashboard",
+    # Login throttling (dashboard and admin): failed logins counted in the database.
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +82,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: axes' middleware (turns a login refused by its backend into our lockout page, 429).
+    "dashboard.login_throttle.LoginThrottleMiddleware",
+]
+
+# django-axes' backend first: it refuses a locked-out username or client before Django checks
+# the password, and records every failure (README: "Limits", "Logins and password resets").
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -252,6 +264,32 @@ PAYMENT_LINK_SESSIONS_PER_IP_PER_HOUR = env.int("PAYMENT_LINK_SESSIONS_PER_IP_PE
 # The JSON API: requests per API key per window (fixed windows of this many seconds).
 API_RATE_LIMIT_REQUESTS = env.int("API_RATE_LIMIT_REQUESTS", default=100)
 API_RATE_LIMIT_WINDOW_SECONDS = env.int("API_RATE_LIMIT_WINDOW_SECONDS", default=10)
+# Logins (dashboard and admin, django-axes, counted in the database): this many failures lock
+# out the username (from any IP) and, separately, the client IP (for any username) for the
+# cool-off; each failure during a lockout starts the cool-off again. 0 = no lockout.
+LOGIN_FAILURES_BEFORE_LOCKOUT = env.int("LOGIN_FAILURES_BEFORE_LOCKOUT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_ENABLED = LOGIN_FAILURES_BEFORE_LOCKOUT > 0
+AXES_FAILURE_LIMIT = max(LOGIN_FAILURES_BEFORE_LOCKOUT, 1)
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# The client as every other limit sees it: the trusted-proxy rule, IPv6 per /64.
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.login_client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.login_throttle.lockout_response"
+AXES_USERNAME_CALLABLE = "dashboard.login_throttle.login_username"
+# A success clears that username's and that client's failures (a user who finally remembers
+# is not locked out by their earlier typos).
+AXES_RESET_ON_SUCCESS = True
+# Only failures are stored (AccessFailureLog off, AccessLog off): successes need no row each.
+AXES_DISABLE_ACCESS_LOG = True
+# Axes' log lines (a warning at each failure and at each lockout) name the username and the
+# client, so an operator can see who is being attacked and from where (it masks them by default).
+AXES_SENSITIVE_PARAMETERS = []
+# Password reset requests: per email address and per client IP, per hour. Past either the page
+# still says "check your email" and nothing is sent. 0 = no limit.
+PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = env.int("PASSWORD_RESETS_PER_ADDRESS_PER_HOUR", default=3)
+PASSWORD_RESETS_PER_IP_PER_HOUR = env.int("PASSWORD_RESETS_PER_IP_PER_HOUR", default=10)
 
 # API request bodies above this size are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)

@@ -406,3 +406,23 @@ class Invitation(models.Model):
     @property
     def expires_at(self) -> datetime:
         return self.created_at + invitation_max_age()
+
+
+class PasswordResetRequest(models.Model):
+    """One password reset request, by address and client IP: the reset limits' count (the
+    address as a hash of its canonical form; the view that counts is
+    ``dashboard.password_reset_limits``). Pruned after a day."""
+
+    address_key = models.CharField(max_length=64)
+    ip_key = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["address_key", "created_at"], name="reset_request_address"),
+            models.Index(fields=["ip_key", "created_at"], name="reset_request_ip"),
+            models.Index(fields=["created_at"], name="reset_request_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address_key[:12]}… from {self.ip_key or '?'}"

@@ -1,9 +1,14 @@
 """Password reset with the dashboard's templates (templates/registration/): Django's own views,
 with an HTML part in the receipts' email look and links built on ``SITE_URL`` (never on the
-request's Host header). Log in and password change are Django's views as they are."""
+request's Host header), limited per address and per client IP. Log in and password change are
+Django's views as they are (logins are throttled by django-axes: dashboard/login_throttle.py)."""
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponseRedirect
+
+from checkout.request_context import client_ip
+from dashboard.password_reset_limits import claim_password_reset
 
 
 def reset_link_lifetime() -> str:
@@ -23,6 +28,15 @@ class PasswordResetView(auth_views.PasswordResetView):
     @property
     def extra_email_context(self) -> dict:
         return {"site_url": settings.SITE_URL, "reset_days": reset_link_lifetime()}
+
+    def form_valid(self, form):
+        # Past a limit the page is the same "check your email" and nothing is sent
+        # (dashboard/password_reset_limits.py).
+        if not claim_password_reset(
+            email=form.cleaned_data["email"], ip_address=client_ip(self.request)
+        ):
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -222,6 +222,8 @@ def invitation(request, token: str):
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            login(request, membership.user)
+            # A new account, just given its password: the model backend is the one that
+            # authenticates it (axes' backend, listed first, only refuses or counts).
+            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
             return _welcome(request, membership)
     return render(request, INVITATION_PAGE, {**context, "step": "create_account", "form": form})

@@ -9,6 +9,7 @@ from django.core import mail
 from django.test import Client
 
 from tests.factories import UserFactory
+from tests.logins import login_request
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def test_password_reset_round_trip(client, jenny):
     )
     assert "Your new password is set" in response.text
     fresh = Client()
-    assert not fresh.login(username="jenny", password=OLD_PASSWORD)
+    assert not fresh.login(request=login_request(), username="jenny", password=OLD_PASSWORD)
     response = fresh.post(
         "/accounts/login/", {"username": "jenny", "password": NEW_PASSWORD}, follow=True
     )
@@ -89,7 +90,7 @@ def test_a_weak_new_password_is_refused_next_to_its_field(client, jenny):
     )
     assert 'id="id_new_password2_error"' in response.text
     assert "entirely numeric" in response.text
-    assert Client().login(username="jenny", password=OLD_PASSWORD)
+    assert Client().login(request=login_request(), username="jenny", password=OLD_PASSWORD)
 
 
 def test_password_change_needs_the_old_password_and_keeps_you_logged_in(client, org, owner):
@@ -112,7 +113,7 @@ def test_password_change_needs_the_old_password_and_keeps_you_logged_in(client, 
     )
     assert "Password changed" in response.text
     assert client.get(f"/dashboard/{org.slug}/test/team/").status_code == 200
-    assert Client().login(username=owner.username, password=NEW_PASSWORD)
+    assert Client().login(request=login_request(), username=owner.username, password=NEW_PASSWORD)
 
 
 def test_password_change_is_for_logged_in_users_only(client):

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from orgs.models import AuditEntry, Invitation, Membership
 from tests.factories import UserFactory
+from tests.logins import login_request
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +62,7 @@ def test_a_new_person_creates_an_account_from_the_email_and_lands_on_the_dashboa
     assert client.get(f"/dashboard/{org.slug}/test/team/").status_code == 200
     # They can log in with the password they chose.
     fresh = Client()
-    assert fresh.login(username="jenny", password=PASSWORD)
+    assert fresh.login(request=login_request(), username="jenny", password=PASSWORD)
     joined = AuditEntry.objects.for_org(org).filter(action=AuditEntry.Action.MEMBER_JOINED).get()
     assert (joined.actor, joined.changes) == ("jenny", {"role": [None, "member"]})
 
