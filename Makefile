@@ -11,7 +11,7 @@ PYTHON := $(shell for p in python3.13 python3.12 python3; do \
 	then echo $$p; break; fi; done)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format install migrate seed worker check-python bench
+.PHONY: help run test lint format install migrate seed worker check-python bench soak
 
 help:
 	@echo "make run     install, migrate, load demo data, serve on http://$(HOST):$(PORT) with a task worker"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint    ruff check + format check;  make format  fix them"
 	@echo "make worker  run a task worker alone (make run starts one); it re-runs tasks whose worker died"
 	@echo "make bench   1M sessions in PostgreSQL, timed reads, gunicorn + wrk; writes bench/results.*"
+	@echo "make soak    2 app servers + 1 worker on PostgreSQL, 50 customers paying at once; checks each paid once"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -80,3 +81,12 @@ bench: install
 	$(BIN)/python -m bench createdb
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python -m bench
+
+# The soak (README, "Soak"): two gunicorn servers (production settings, bench/settings.py) and one
+# db_worker on one PostgreSQL database, dropped and created again on every run (the name must
+# contain "soak"); a callback receiver and an SMTP server on 127.0.0.1. Exits 1 on any violation.
+soak: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/checkout_soak
+soak: export SOAK_CUSTOMERS ?= 50
+soak: export SOAK_DOUBLE_SUBMITS ?= 10
+soak: install
+	$(BIN)/python -m bench soak

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -54,7 +55,7 @@ class LoadResult:
     latency: str = ""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -68,22 +69,23 @@ def _server_environment(port: int) -> dict[str, str]:
 
 
 class Server:
-    """gunicorn serving ``config.wsgi`` with ``bench.settings`` on a free local port."""
+    """gunicorn serving ``wsgi`` (``config.wsgi``) with ``bench.settings`` on a free local port;
+    ``env`` is added to the environment it inherits (``make soak``, the fault drills)."""
 
-    def __init__(self):
-        self.port = _free_port()
+    def __init__(self, *, wsgi: str = "config.wsgi", env: dict[str, str] | None = None):
+        self.port = free_port()
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.process = subprocess.Popen(
             [
                 str(gunicorn),
-                "config.wsgi",
+                wsgi,
                 f"--bind=127.0.0.1:{self.port}",
                 f"--workers={WORKERS}",
                 "--worker-class=sync",
                 "--log-level=warning",
             ],
             cwd=ROOT,
-            env=_server_environment(self.port),
+            env={**_server_environment(self.port), **(env or {})},
         )
 
     def __enter__(self) -> "Server":
@@ -92,7 +94,7 @@ class Server:
             if self.process.poll() is not None:
                 raise BenchError(f"gunicorn exited with {self.process.returncode}")
             try:
-                status, _, _ = _request(self.port, "GET", "/bench/bare")
+                status, _, _ = http_request(self.port, "GET", "/bench/bare")
                 if status == 200:
                     return self
             except OSError:
@@ -109,7 +111,8 @@ class Server:
             self.process.wait()
 
 
-def _request(port: int, method: str, path: str, body: bytes | None = None, headers=None):
+def http_request(port: int, method: str, path: str, body: bytes | None = None, headers=None):
+    """One request to 127.0.0.1:``port`` on a new connection: status, headers, body."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -164,13 +167,28 @@ def _expect(status: int, expected: int, step: str, body: bytes) -> None:
         raise BenchError(f"pay flow, {step}: {status} (expected {expected}): {body[:300]!r}")
 
 
-def _pay_once(port: int, api_key: str, expiry: str) -> None:
-    """API create → hosted page → details → pay with the test card; 4 requests."""
+@dataclass(frozen=True)
+class HostedPage:
+    """The hosted page as a browser without JavaScript holds it: its path, and the CSRF cookie
+    and token its forms post back (any server of one deployment accepts them)."""
+
+    path: str
+    form_headers: dict[str, str]
+    csrf_field: str
+
+
+def create_session(port: int, api_key: str, body: bytes = CREATE_BODY) -> str:
+    """``POST /v0/checkout/sessions`` (201 expected); the new session's id."""
     auth = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-    status, _, body = _request(port, "POST", "/v0/checkout/sessions", CREATE_BODY, auth)
-    _expect(status, 201, "create", body)
-    path = f"/checkout/{json.loads(body)['id']}"
-    status, headers, body = _request(port, "GET", path)
+    status, _, answer = http_request(port, "POST", "/v0/checkout/sessions", body, auth)
+    _expect(status, 201, "create", answer)
+    return json.loads(answer)["id"]
+
+
+def open_page(port: int, session_id: str) -> HostedPage:
+    """``GET /checkout/<id>`` (200 expected), keeping its CSRF cookie and token."""
+    path = f"/checkout/{session_id}"
+    status, headers, body = http_request(port, "GET", path)
     _expect(status, 200, "page", body)
     cookie = next(
         (
@@ -183,23 +201,46 @@ def _pay_once(port: int, api_key: str, expiry: str) -> None:
     token = CSRF_INPUT.search(body)
     if cookie is None or token is None:
         raise BenchError("pay flow: the hosted page set no CSRF cookie or token")
-    form = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Cookie": f"csrftoken={cookie}",
-    }
-    csrf = f"csrfmiddlewaretoken={token[1].decode()}"
-    status, _, body = _request(
-        port, "POST", f"{path}/details", f"{csrf}&email=payer%40example.com".encode(), form
+    return HostedPage(
+        path=path,
+        form_headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={cookie}",
+        },
+        csrf_field=f"csrfmiddlewaretoken={token[1].decode()}",
     )
-    _expect(status, 303, "details", body)
-    card = f"{csrf}&number=4242424242424242&expiry={expiry}&cvc=123"
-    status, _, body = _request(port, "POST", f"{path}/pay", card.encode(), form)
+
+
+def save_details(port: int, page: HostedPage, email: str = "payer@example.com") -> None:
+    """Step 1, ``POST /checkout/<id>/details`` (303 expected)."""
+    body = f"{page.csrf_field}&{urlencode({'email': email})}".encode()
+    status, _, answer = http_request(port, "POST", f"{page.path}/details", body, page.form_headers)
+    _expect(status, 303, "details", answer)
+
+
+def card_expiry() -> str:
+    """A form-encoded expiry two years ahead."""
+    return f"12%2F{(timezone.now().year + 2) % 100:02d}"
+
+
+def post_pay(port: int, page: HostedPage, expiry: str):
+    """Step 2, ``POST /checkout/<id>/pay`` with the test Visa: status, headers, body, unchecked
+    (a success and a payment already under way are both 303s, to different pages)."""
+    card = f"{page.csrf_field}&number=4242424242424242&expiry={expiry}&cvc=123"
+    return http_request(port, "POST", f"{page.path}/pay", card.encode(), page.form_headers)
+
+
+def _pay_once(port: int, api_key: str, expiry: str) -> None:
+    """API create → hosted page → details → pay with the test card; 4 requests."""
+    page = open_page(port, create_session(port, api_key))
+    save_details(port, page)
+    status, _, body = post_pay(port, page, expiry)
     _expect(status, 303, "pay", body)
 
 
 def pay_flow(port: int, api_key: str, *, seconds: int) -> LoadResult:
     """Customers paying, ``CONNECTIONS`` at a time, for ``seconds``: flows × 4 requests / s."""
-    expiry = f"12%2F{(timezone.now().year + 2) % 100:02d}"
+    expiry = card_expiry()
     flows, failures = [], []
     deadline = time.monotonic() + seconds
 

@@ -19,7 +19,9 @@ from django.utils import timezone
 from bench.generate import Dataset
 from checkout.choices import SessionStatus
 from checkout.models import CheckoutSession, Order
+from checkout.queries import Cursor
 from checkout.rollup import daily_status_counts, funnel, status_counts, top_decline_reasons
+from dashboard.views.orders import PAGE_SIZE as ORDERS_PAGE_SIZE
 from orgs.models import Mode
 
 PAGE_SIZE = 20
@@ -138,6 +140,24 @@ def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None]
             break
         deep_page_url, deep_pages = unescape(older[1]), deep_pages + 1
 
+    orders_page = f"/dashboard/{org.slug}/test/orders/"
+    paid_orders = Order.objects.for_org(org, mode).paid()
+    # Page 51 of the orders list (it opens on the paid ones): the last order of page 50, found
+    # by walking 50 keyset pages with the view's own query (untimed), in the URL as ``after``.
+    cursor, order_pages, deep = None, 0, {}
+    for _ in range(PAGES_DEEP):
+        order_page = paid_orders.page(limit=ORDERS_PAGE_SIZE, after=cursor)
+        if not order_page.has_older:
+            break
+        cursor, order_pages = Cursor.of(order_page.rows[-1]), order_pages + 1
+        deep = {"after": order_page.rows[-1].public_id}
+    # An order past the first page, with an email (paid orders have their customer's).
+    order = list(paid_orders.exclude(customer_email="").newest_first()[: ORDERS_PAGE_SIZE + 1])[-1]
+    order_prefix = order.customer_email.split("@")[0][:6]
+
+    def orders(path: str = orders_page, **query):
+        return lambda: _ok(merchant.get(path, query), path)
+
     cases = [
         *(
             (
@@ -233,11 +253,35 @@ def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None]
             ),
         ),
         (
-            "orders_list",
-            f"Orders list: Order.objects.for_org(…).order_by('-created_at', '-id')[:{PAGE_SIZE}]",
-            lambda: list(
-                Order.objects.for_org(org, mode).order_by("-created_at", "-id")[:PAGE_SIZE]
-            ),
+            "orders_page",
+            "Orders page GET /dashboard/<org>/test/orders/ (the paid orders, first page)",
+            orders(),
+        ),
+        (
+            "orders_page_deep",
+            f"Orders page {order_pages + 1} GET …/orders/?after=<last order id of page "
+            f"{order_pages}>",
+            orders(**deep),
+        ),
+        (
+            "orders_search_email",
+            f"Orders search GET …/orders/?q={order.customer_email}",
+            orders(q=order.customer_email),
+        ),
+        (
+            "orders_search_email_prefix",
+            f"Orders search GET …/orders/?q={order_prefix} (an email prefix many share)",
+            orders(q=order_prefix),
+        ),
+        (
+            "orders_search_number",
+            f"Orders search GET …/orders/?q=%23{order.number}",
+            orders(q=f"#{order.number}"),
+        ),
+        (
+            "order_detail_page",
+            "Order page GET /dashboard/<org>/test/orders/<ord id>",
+            orders(f"{orders_page}{order.public_id}"),
         ),
     ]
     timings = []

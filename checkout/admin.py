@@ -11,13 +11,17 @@ from django.utils.html import format_html, format_html_join
 
 from checkout.choices import SessionStatus
 from checkout.models import (
+    ApiRequestWindow,
     CallbackDelivery,
     CheckoutSession,
+    DeclineAlarm,
     DeclineRollup,
     IdempotencyRecord,
     Order,
     OrderCounter,
     OrderItem,
+    PaymentAttempt,
+    PaymentLinkOpen,
     RollupWatermark,
     SessionRollup,
     TimelineEvent,
@@ -320,15 +324,15 @@ class PaymentLinkAdmin(admin.ModelAdmin):
     actions = ["deactivate_links", "reactivate_links"]
 
     def save_model(self, request, obj: PaymentLink, form, change) -> None:
-        save_payment_link(link=obj)
+        save_payment_link(link=obj, user=request.user)
 
     @admin.action(description="Deactivate selected payment links")
     def deactivate_links(self, request, queryset):
-        set_payment_links_active(links=queryset, active=False)
+        set_payment_links_active(links=queryset, active=False, user=request.user)
 
     @admin.action(description="Reactivate selected payment links")
     def reactivate_links(self, request, queryset):
-        set_payment_links_active(links=queryset, active=True)
+        set_payment_links_active(links=queryset, active=True, user=request.user)
 
     @admin.display(description="Unit price", ordering="unit_price")
     def price(self, link: PaymentLink) -> str:
@@ -414,3 +418,43 @@ class DeclineRollupAdmin(ReadOnlyAdmin):
 @admin.register(RollupWatermark)
 class RollupWatermarkAdmin(ReadOnlyAdmin):
     list_display = ["finished_before"]
+
+
+# --- Hardening: what the abuse limits counted (checkout.card_testing, checkout.link_guard,
+# checkout.api.throttling). Read-only, but an operator may delete rows: deleting a client's
+# attempts or openings lifts its block at once.
+
+
+class LimitRecordAdmin(ReadOnlyAdmin):
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.delete_{self.opts.model_name}")
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(LimitRecordAdmin):
+    list_display = ["created_at", "ip_key", "outcome", "org", "mode", "session"]
+    list_filter = ["outcome", "mode"]
+    list_select_related = ["org", "session"]
+    search_fields = ["=ip_key", "=session__public_id"]
+    show_full_result_count = False
+
+
+@admin.register(PaymentLinkOpen)
+class PaymentLinkOpenAdmin(LimitRecordAdmin):
+    list_display = ["created_at", "ip_key", "link"]
+    list_select_related = ["link"]
+    search_fields = ["=ip_key", "=link__public_id"]
+    show_full_result_count = False
+
+
+@admin.register(ApiRequestWindow)
+class ApiRequestWindowAdmin(LimitRecordAdmin):
+    list_display = ["api_key", "window_start", "count"]
+    list_select_related = ["api_key"]
+
+
+@admin.register(DeclineAlarm)
+class DeclineAlarmAdmin(ReadOnlyAdmin):
+    list_display = ["raised_at", "org", "mode", "declines", "window_minutes", "session"]
+    list_filter = ["mode", "org"]
+    list_select_related = ["org", "session"]

@@ -17,6 +17,10 @@ space-separated (``v1,<new> v1,<old>``), as Standard Webhooks allows.
 Callback URLs follow ``orgs.callback_urls`` (the SSRF guard), checked when a URL is given and
 again at each delivery, which connects to the address that was checked.
 
+The dashboard's Checkout settings use two services here: ``send_test_callback`` (a signed
+``callback.test`` POSTed in the request, its answer shown) and ``redeliver_callback`` (a pending
+or failed delivery sent again now by ``deliver_callback``, same ``webhook-id``).
+
 Task backends (``TASKS_BACKEND``, see README "Background tasks"): with ``database`` retries
 wait ``CALLBACK_RETRY_SCHEDULE[n]`` seconds (``run_after``); the ``immediate`` backend (tests)
 cannot defer, so a callback gets its first attempt only, which the timeline says.
@@ -46,14 +50,23 @@ from django.tasks import task
 from django.utils import timezone
 
 from checkout.actors import Actor
-from checkout.choices import CallbackEvent, EventKind
-from checkout.effective_settings import effective_settings
+from checkout.choices import CallbackEvent, EventKind, PaymentStatus, SessionStatus
+from checkout.effective_settings import effective_settings, resolve_settings
 from checkout.models import CallbackDelivery, CheckoutSession, TimelineEvent
-from checkout.session_json import format_timestamp, session_object
-from checkout.task_queue import backend_can_defer, enqueue_with_transaction
+from checkout.session_json import (
+    CheckoutSessionObject,
+    LineItemObject,
+    OrderObject,
+    RequiredFieldsObject,
+    format_timestamp,
+    session_object,
+)
+from checkout.task_queue import backend_can_defer, enqueue_with_transaction, retry_delay
 from checkout.timeline import event_recorded, record_event
+from orgs.audit import record
 from orgs.callback_urls import UnsafeCallbackUrl, host_and_port, resolve_callback_address
-from orgs.ids import new_public_id
+from orgs.ids import RANDOM_PART_LENGTH, new_public_id
+from orgs.models import AuditEntry, Organization
 from orgs.services import callback_signing_secrets
 
 logger = logging.getLogger(__name__)
@@ -63,6 +76,9 @@ logger = logging.getLogger(__name__)
 CALLBACKS_FOR_EVENT: dict[str, str] = {
     EventKind.PAYMENT_SUCCEEDED: CallbackEvent.COMPLETED,
     EventKind.PAYMENT_FAILED: CallbackEvent.PAYMENT_FAILED,
+    # A card-testing limit refused a payment: once per session (checkout.card_testing), under
+    # Stripe's name, so a merchant's handler for failed payments needs no change.
+    EventKind.PAYMENT_BLOCKED: CallbackEvent.PAYMENT_FAILED,
     EventKind.SESSION_EXPIRED: CallbackEvent.EXPIRED,
 }
 
@@ -135,6 +151,8 @@ def enqueue_session_callback(
     delivery = CallbackDelivery.objects.create(
         public_id=new_public_id("msg"),
         session=current,
+        org_id=current.org_id,
+        mode=current.mode,
         event_type=event_type,
         url=url,
         payload=build_payload(session=current, event_type=event_type),
@@ -160,6 +178,8 @@ class DeliveryOutcome:
     status_code: int | None
     duration_ms: int
     error: str = ""
+    # The start of the response body, read only when asked for (the test callback shows it).
+    body_excerpt: str = ""
 
     @property
     def delivered(self) -> bool:
@@ -184,6 +204,9 @@ class _DeadlineReader(io.RawIOBase):
     def __init__(self, sock: socket.socket, deadline: float):
         super().__init__()
         self._sock = sock
+        # A socket file (as http.client's own reader) keeps the socket open while the body is
+        # read: the connection closes its socket as soon as the response says it will close.
+        self._file = sock.makefile("rb", buffering=0)
         self._deadline = deadline
 
     def readable(self) -> bool:
@@ -191,7 +214,11 @@ class _DeadlineReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         self._sock.settimeout(_remaining(self._deadline))
-        return self._sock.recv_into(buffer)
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
@@ -260,7 +287,31 @@ def _request_target(url: str) -> str:
     return quote(target, safe="/?&=:;@!$'()*+,-._~%")
 
 
-def _post(*, url: str, address: str, body: bytes, headers: dict[str, str], deadline: float) -> int:
+def _read_excerpt(response: http.client.HTTPResponse, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body, whatever arrives before the attempt's deadline."""
+    excerpt = b""
+    try:
+        while len(excerpt) < limit:
+            # read1 returns what one read brings: a body without a length that never ends
+            # still gives its first bytes (read(n) would wait for all n of them).
+            chunk = response.read1(limit - len(excerpt))
+            if not chunk:
+                break
+            excerpt += chunk
+    except (OSError, http.client.HTTPException):
+        pass  # the status line came, which is the outcome; keep what the body gave
+    return excerpt
+
+
+def _post(
+    *,
+    url: str,
+    address: str,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+    read_body: int = 0,
+) -> tuple[int, bytes]:
     scheme, host, port = host_and_port(url)
     connection = _CallbackConnection(
         host,
@@ -271,55 +322,83 @@ def _post(*, url: str, address: str, body: bytes, headers: dict[str, str], deadl
     )
     try:
         # No redirects are followed: a redirect could point anywhere, past the SSRF guard.
-        # Only the status line and headers are read, never the body: we close right after.
+        # Only the status line and headers are read, and ``read_body`` bytes of the body
+        # (none for real deliveries): we close right after.
         connection.request("POST", _request_target(url), body=body, headers=headers)
-        return connection.getresponse().status
+        response = connection.getresponse()
+        try:
+            return response.status, _read_excerpt(response, read_body) if read_body else b""
+        finally:
+            response.close()
     finally:
         connection.close()
 
 
-def post_callback(delivery: CallbackDelivery, *, secrets: Sequence[str]) -> DeliveryOutcome:
-    """One POST of ``delivery``'s payload signed with each of ``secrets``; failures are
-    returned, never raised.
+def post_signed(
+    *,
+    url: str,
+    message_id: str,
+    body: str,
+    secrets: Sequence[str],
+    timeout: float,
+    read_body: int = 0,
+) -> DeliveryOutcome:
+    """One signed POST of ``body`` to ``url`` (``webhook-id`` ``message_id``), after the SSRF
+    check, to the address checked; failures are returned, never raised.
 
-    Connect, TLS, sending and the response's status line share one deadline,
-    ``CALLBACK_TIMEOUT_SECONDS`` after the attempt started (a DNS lookup in progress cannot be
-    interrupted; the system resolver bounds it with its own timeouts).
+    Connect, TLS, sending and the response's status line (and the first ``read_body`` bytes
+    of its body) share one deadline, ``timeout`` seconds after the attempt started (a DNS
+    lookup in progress cannot be interrupted; the system resolver bounds it with its own
+    timeouts).
     """
     started = time.monotonic()
-    timeout = settings.CALLBACK_TIMEOUT_SECONDS
 
-    def outcome(status_code: int | None = None, error: str = "") -> DeliveryOutcome:
+    def outcome(status_code: int | None = None, error: str = "", excerpt=b"") -> DeliveryOutcome:
         duration_ms = round((time.monotonic() - started) * 1000)
-        return DeliveryOutcome(status_code, duration_ms, error[:MAX_ERROR_LENGTH])
+        return DeliveryOutcome(
+            status_code,
+            duration_ms,
+            error[:MAX_ERROR_LENGTH],
+            body_excerpt=excerpt.decode(errors="replace"),
+        )
 
     try:
-        address = resolve_callback_address(delivery.url)
+        address = resolve_callback_address(url)
     except UnsafeCallbackUrl as error:
         return outcome(error=str(error))
     except OSError as error:
         return outcome(error=f"DNS lookup failed: {error}")
     headers = signed_headers(
-        secrets=secrets,
-        message_id=delivery.public_id,
-        timestamp=int(time.time()),
-        body=delivery.payload,
+        secrets=secrets, message_id=message_id, timestamp=int(time.time()), body=body
     )
     try:
-        status_code = _post(
-            url=delivery.url,
+        status_code, excerpt = _post(
+            url=url,
             address=address,
-            body=delivery.payload.encode(),
+            body=body.encode(),
             headers=headers,
             deadline=started + timeout,
+            read_body=read_body,
         )
     except TimeoutError:
         return outcome(error=f"Timed out: no response within {timeout:g} s.")
     except (OSError, http.client.HTTPException) as error:
         return outcome(error=f"{type(error).__name__}: {error}" if str(error) else repr(error))
     if not 200 <= status_code < 300:
-        return outcome(status_code, f"HTTP {status_code}")
-    return outcome(status_code)
+        return outcome(status_code, f"HTTP {status_code}", excerpt)
+    return outcome(status_code, excerpt=excerpt)
+
+
+def post_callback(delivery: CallbackDelivery, *, secrets: Sequence[str]) -> DeliveryOutcome:
+    """One POST of ``delivery``'s payload signed with each of ``secrets``, within
+    ``CALLBACK_TIMEOUT_SECONDS``; failures are returned, never raised."""
+    return post_signed(
+        url=delivery.url,
+        message_id=delivery.public_id,
+        body=delivery.payload,
+        secrets=secrets,
+        timeout=settings.CALLBACK_TIMEOUT_SECONDS,
+    )
 
 
 # --- The delivery task ----------------------------------------------------------------------
@@ -335,10 +414,7 @@ def enqueue_delivery(delivery_pk: int, *, run_after: datetime | None = None) -> 
 
 def _retry_delay(attempts: int) -> int | None:
     """Seconds before the next try after ``attempts`` failed ones, or None to give up."""
-    schedule = settings.CALLBACK_RETRY_SCHEDULE
-    if attempts > len(schedule) or not backend_can_defer():
-        return None
-    return schedule[attempts - 1]
+    return retry_delay(settings.CALLBACK_RETRY_SCHEDULE, failed_attempts=attempts)
 
 
 @task
@@ -421,3 +497,164 @@ def deliver_callback(delivery_pk: int) -> str:
                 partial(enqueue_delivery, delivery.pk, run_after=next_attempt_at)
             )
     return status
+
+
+# --- From the dashboard: a test callback, a redelivery ----------------------------------------
+
+# A type of its own, never one of the three real events: a handler that acts on
+# checkout.session.completed must not ship anything for it (live mode included), and Standard
+# Webhooks handlers answer 2xx to types they don't know.
+TEST_CALLBACK_TYPE = "callback.test"
+# Sent while the merchant waits for the page: shorter than a delivery's timeout.
+TEST_CALLBACK_TIMEOUT_SECONDS = 5
+# What the page shows of the answer (Stripe's CLI shows the status and the body).
+TEST_CALLBACK_BODY_EXCERPT = 500
+EXAMPLE_ID_PART = "ExampleTestCallback".ljust(RANDOM_PART_LENGTH, "0")
+
+
+class NoCallbackUrl(ValueError):
+    """The org has no callback URL to send a test callback to."""
+
+
+class RedeliveryRefused(ValueError):
+    """The delivery was delivered already: there is nothing to send again."""
+
+
+@dataclass(frozen=True)
+class SentTestCallback:
+    """What a test callback did: the request made and the answer (or the error)."""
+
+    url: str
+    webhook_id: str
+    event_type: str
+    mode: str
+    status_code: int | None
+    duration_ms: int
+    body_excerpt: str
+    error: str
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def build_test_callback_payload(*, org: Organization, mode: str, now: datetime) -> str:
+    """A Standard Webhooks body of type ``callback.test`` whose ``data`` is an example session
+    object (the shape real callbacks carry) with example ids and ``metadata.test_callback``."""
+    effective = resolve_settings(org=org)
+    amount = 7500
+    example = CheckoutSessionObject(
+        id=f"cs_{mode}_{EXAMPLE_ID_PART}",
+        mode=mode,
+        url=f"{settings.SITE_URL}/checkout/cs_{mode}_{EXAMPLE_ID_PART}",
+        status=SessionStatus.SUCCEEDED,
+        active=False,
+        created_at=now - timedelta(minutes=5),
+        expires_at=now + timedelta(minutes=55),
+        failed_attempts=0,
+        customer_email="jenny.rosen@example.com",
+        currency=effective.currency,
+        success_url=effective.success_url or None,
+        callback_url=effective.callback_url or None,
+        required_fields=RequiredFieldsObject(
+            phone=effective.required_fields.phone,
+            location=effective.required_fields.location,
+            shipping_address=effective.required_fields.shipping_address,
+        ),
+        payment_link_id=None,
+        metadata={"test_callback": "true"},
+        order=OrderObject(
+            id=f"ord_{EXAMPLE_ID_PART}",
+            number=0,
+            payment_status=PaymentStatus.PAID,
+            currency=effective.currency,
+            amount_total=amount,
+            items=[
+                LineItemObject(name="Example item", quantity=1, unit_price=amount, amount=amount)
+            ],
+            paid_at=now,
+        ),
+    )
+    return json.dumps(
+        {
+            "type": TEST_CALLBACK_TYPE,
+            "timestamp": format_timestamp(now),
+            "data": example.to_json_dict(),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def send_test_callback(*, org: Organization, mode: str, user) -> SentTestCallback:
+    """POST a signed ``callback.test`` to the org's callback URL now, in this request, and
+    return the answer; audited (``TEST_CALLBACK_SENT``). Raises NoCallbackUrl."""
+    url = resolve_settings(org=org).callback_url
+    if not url:
+        raise NoCallbackUrl("Set a callback URL first: the test callback is sent there.")
+    webhook_id = new_public_id("msg")
+    outcome = post_signed(
+        url=url,
+        message_id=webhook_id,
+        body=build_test_callback_payload(org=org, mode=mode, now=timezone.now()),
+        # The mode's secrets, as a real callback of this mode is signed.
+        secrets=callback_signing_secrets(org=org, mode=mode),
+        timeout=min(TEST_CALLBACK_TIMEOUT_SECONDS, settings.CALLBACK_TIMEOUT_SECONDS),
+        read_body=TEST_CALLBACK_BODY_EXCERPT * 4,  # bytes: up to 4 per character
+    )
+    sent = SentTestCallback(
+        url=url,
+        webhook_id=webhook_id,
+        event_type=TEST_CALLBACK_TYPE,
+        mode=mode,
+        status_code=outcome.status_code,
+        duration_ms=outcome.duration_ms,
+        body_excerpt=outcome.body_excerpt[:TEST_CALLBACK_BODY_EXCERPT],
+        error=outcome.error,
+    )
+    record(
+        org=org,
+        user=user,
+        action=AuditEntry.Action.TEST_CALLBACK_SENT,
+        target=url,
+        mode=mode,
+        changes={
+            "webhook_id": webhook_id,
+            "status_code": sent.status_code,
+            "duration_ms": sent.duration_ms,
+            "error": sent.error,
+        },
+    )
+    return sent
+
+
+def redeliver_callback(*, delivery: CallbackDelivery, user) -> CallbackDelivery:
+    """Send a pending or failed delivery again now, with the same ``webhook-id`` and body
+    (re-signed, as every attempt is); audited (``CALLBACK_REDELIVERED``).
+
+    The attempt is made by ``deliver_callback`` as any other and counts once: a delivery that
+    had given up gets one more try (failing again, it stays failed), a pending one gets its
+    next try now and then follows its retry schedule. Raises RedeliveryRefused once delivered.
+    """
+    with transaction.atomic():
+        locked = (
+            CallbackDelivery.objects.select_for_update(of=("self",))
+            .select_related("org")
+            .get(pk=delivery.pk)
+        )
+        if not locked.can_be_redelivered:
+            raise RedeliveryRefused("This callback was delivered already.")
+        previous_status = locked.status
+        locked.status = CallbackDelivery.Status.PENDING
+        locked.next_attempt_at = timezone.now()
+        locked.save(update_fields=["status", "next_attempt_at"])
+        record(
+            org=locked.org,
+            user=user,
+            action=AuditEntry.Action.CALLBACK_REDELIVERED,
+            target=locked.public_id,
+            mode=locked.mode,
+            changes={"status": [previous_status, locked.status], "event_type": locked.event_type},
+        )
+        enqueue_with_transaction(partial(enqueue_delivery, locked.pk))
+    return locked

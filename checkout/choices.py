@@ -37,6 +37,8 @@ class EventKind(models.TextChoices):
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     PAYMENT_SUCCEEDED = "payment_succeeded", "Payment succeeded"
     PAYMENT_ERROR = "payment_error", "Payment processor error"
+    # A payment refused before the processor was asked: a card-testing limit was reached.
+    PAYMENT_BLOCKED = "payment_blocked", "Payment blocked"
     RECEIPT_SENT = "receipt_sent", "Receipt sent"
     RECEIPT_FAILED = "receipt_failed", "Receipt failed"
     RECOVERY_SENT = "recovery_sent", "Recovery email sent"
@@ -46,6 +48,8 @@ class EventKind(models.TextChoices):
     SESSION_EXPIRED = "session_expired", "Session expired"
     CALLBACK_DELIVERED = "callback_delivered", "Callback delivered"
     CALLBACK_FAILED = "callback_failed", "Callback attempt failed"
+    # The merchant erased the customer's personal data (``checkout.erasure``).
+    CUSTOMER_ERASED = "customer_erased", "Customer data erased"
 
 
 class ActorKind(models.TextChoices):

@@ -100,6 +100,44 @@ UNKNOWN_DECLINE = (
 )
 
 
+# Payments refused before the processor was asked (``payment_blocked``, checkout.card_testing):
+# limit → (short reason, meaning, next step).
+BLOCK_EXPLANATIONS: dict[str, tuple[str, str, str]] = {
+    "session_declines": (
+        "too many declines on this session",
+        "card-testing protection: this session reached its limit of declined payments, so "
+        "the card network was not asked again",
+        "a run of different cards on one checkout is typical of card testing; if you know "
+        "this customer, send them a new checkout (Recover sale)",
+    ),
+    "ip_declines": (
+        "too many declines from this IP address",
+        "card-testing protection: too many payments from the customer's network were declined "
+        "in the last hour, so the card network was not asked",
+        "many cards from one address is typical of card testing; a genuine customer can pay "
+        "again after an hour",
+    ),
+}
+UNKNOWN_BLOCK = (
+    "card-testing protection",
+    "card-testing protection refused the payment, so the card network was not asked",
+    "if you know this customer, send them a new checkout (Recover sale)",
+)
+
+
+def explain_block(limit: str) -> DeclineExplanation:
+    """Why a payment was refused before the processor was asked (``payment_blocked``'s
+    ``limit``), with what to do next."""
+    limit = str(limit or "").strip()
+    _reason, meaning, next_step = BLOCK_EXPLANATIONS.get(limit, UNKNOWN_BLOCK)
+    return DeclineExplanation(code=limit or "blocked", meaning=meaning, next_step=next_step)
+
+
+def block_reason(limit: str) -> str:
+    """The few words naming a block's limit: ``too many declines on this session``."""
+    return BLOCK_EXPLANATIONS.get(str(limit or ""), UNKNOWN_BLOCK)[0]
+
+
 def decline_reason(data: Mapping | None) -> str:
     """The code a failed payment's event data is explained by: ``decline_code``, else ``code``
     (the same rule as ``CheckoutSessionQuerySet.top_decline_reasons``)."""

@@ -18,7 +18,12 @@ from checkout.choices import (
     PaymentStatus,
     SessionSource,
 )
-from checkout.queries import CheckoutSessionQuerySet, OrderQuerySet
+from checkout.queries import (
+    CallbackDeliveryQuerySet,
+    CheckoutSessionQuerySet,
+    OrderQuerySet,
+    TimelineEventQuerySet,
+)
 from orgs.emails import CanonicalEmailField
 from orgs.ids import new_public_id
 from orgs.models import Mode, Organization, PaymentLink, RequiredFields
@@ -72,6 +77,14 @@ class Order(models.Model):
         indexes = [
             models.Index(
                 fields=["org", "mode", "-created_at", "-id"], name="order_org_mode_created"
+            ),
+            # The dashboard's Orders list opens on the paid ones: their own keyset index, so no
+            # number of unpaid carts (a burst of abandoned or card-testing sessions) is read
+            # and thrown away before the first page.
+            models.Index(
+                fields=["org", "mode", "-created_at", "-id"],
+                condition=Q(payment_status=PaymentStatus.PAID),
+                name="order_paid_created",
             ),
             # The portal's exact match and the orders search's prefix match (LIKE 'x%': the
             # pattern opclass on PostgreSQL; other databases ignore opclasses).
@@ -142,8 +155,14 @@ class CheckoutSession(RequiredFields):
     )
     mode = models.CharField(max_length=4, choices=Mode.choices)
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="session")
+    # Indexed by session_payment_link_status below, which starts with it.
     payment_link = models.ForeignKey(
-        PaymentLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+        PaymentLink,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+        db_index=False,
     )
     source = models.CharField(max_length=20, choices=SessionSource.choices)
     recovered_from = models.ForeignKey(
@@ -239,10 +258,27 @@ class CheckoutSession(RequiredFields):
                 name="session_declined_expires",
             ),
             models.Index(fields=["expires_at"], name="session_expires_at"),
+            # A payment link's sessions, newest first (its page, the list filtered by link),
+            # and its sessions by outcome (the Payment links list, one grouped query):
+            # covering, so counting never reads the table. Partial: API sessions have no link.
+            models.Index(
+                fields=["payment_link", "-created_at", "-id"],
+                include=["is_paid", "failed_attempts", "expires_at"],
+                condition=Q(payment_link__isnull=False),
+                name="session_payment_link_status",
+            ),
             models.Index(
                 fields=["recovered_from"],
                 condition=Q(recovered_from__isnull=False),
                 name="session_recovered_from",
+            ),
+            # The retention job (``checkout.erasure``): sessions still holding an IP address or
+            # user agent, oldest first. Dropped ones leave the index, so each batch reads only
+            # what it changes.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(ip_address__isnull=False) | ~Q(user_agent=""),
+                name="session_context_created",
             ),
             # Email search, exact or prefix (LIKE 'x%'), on the stored canonical address.
             # Covering: a search's tab counts (a common prefix matches thousands) read the
@@ -373,6 +409,8 @@ class TimelineEvent(models.Model):
     )
     data = models.JSONField(default=dict, blank=True)
 
+    objects = TimelineEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
@@ -412,6 +450,12 @@ class CallbackDelivery(models.Model):
     session = models.ForeignKey(
         CheckoutSession, on_delete=models.CASCADE, related_name="callback_deliveries"
     )
+    # The session's org and mode, copied (they never change), so that the dashboard's
+    # deliveries log of one org and mode is one range of callback_org_mode_created.
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False, editable=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices, editable=False)
     event_type = models.CharField(max_length=60)
     url = models.URLField(max_length=2000)
     payload = models.TextField(help_text="The exact JSON body sent on every attempt.")
@@ -423,6 +467,8 @@ class CallbackDelivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
+    objects = CallbackDeliveryQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "callback deliveries"
         ordering = ["-created_at"]
@@ -432,7 +478,15 @@ class CallbackDelivery(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(status="pending"),
                 name="callback_pending_due",
-            )
+            ),
+            # The dashboard's deliveries log, newest first, keyset-paginated.
+            models.Index(
+                "org",
+                "mode",
+                F("created_at").desc(),
+                F("id").desc(),
+                name="callback_org_mode_created",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["public_id"], name="callback_unique_public_id")
@@ -440,6 +494,17 @@ class CallbackDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.url}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The copies of the session's org and mode can't be forgotten by any writer.
+        if self.org_id is None or not self.mode:
+            self.org_id, self.mode = self.session.org_id, self.session.mode
+        super().save(*args, **kwargs)
+
+    @property
+    def can_be_redelivered(self) -> bool:
+        """Failed (gave up) and pending deliveries can be sent again now; delivered ones not."""
+        return self.status != self.Status.DELIVERED
 
 
 class IdempotencyRecord(models.Model):
@@ -465,3 +530,133 @@ class IdempotencyRecord(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.response_status is not None
+
+
+# --- Hardening: what the abuse limits count (kept a day; see checkout.card_testing,
+# checkout.link_guard and checkout.api.throttling). Not part of any session's history: the
+# timeline records what a merchant needs (``payment_failed``, ``payment_blocked``).
+
+
+class PaymentAttempt(models.Model):
+    """One call to the processor, claimed before it is made, for the card-testing limits.
+
+    Claimed ``pending`` (committed at once, so every app server counts it while the charge is
+    under way), then ``declined``, ``succeeded`` or ``error`` with the payment's transaction.
+    Pruned after a day (``checkout.upkeep``): the limits look back an hour at most.
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DECLINED = "declined", "Declined"
+        SUCCEEDED = "succeeded", "Succeeded"
+        ERROR = "error", "Processor error"
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    # No database constraint: checking one would take a KEY SHARE lock on the session's row,
+    # which a payment under way holds FOR UPDATE, and a second Pay must claim and then be
+    # refused at once (NOWAIT), not wait behind the first's processor call. Django still
+    # deletes the claims with their session.
+    session = models.ForeignKey(
+        CheckoutSession,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    # The client's address, IPv6 cut to its /64 (one subscriber's network); "" when unknown.
+    ip_key = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # Declines (and charges under way) per client IP in the last hour.
+            models.Index(
+                fields=["ip_key", "created_at"],
+                condition=Q(outcome__in=["pending", "declined"]),
+                name="attempt_ip_counted",
+            ),
+            # The org's velocity alarm: its declines in the last minutes.
+            models.Index(
+                fields=["org", "mode", "created_at"],
+                condition=Q(outcome="declined"),
+                name="attempt_org_declined",
+            ),
+            models.Index(fields=["created_at"], name="attempt_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} ({self.ip_key or 'no IP'})"
+
+
+class DeclineAlarm(models.Model):
+    """The org's card-testing alarm: its declines in one mode reached
+    ``CARD_TESTING_ALARM_DECLINES`` within ``CARD_TESTING_ALARM_WINDOW_MINUTES``. Raised at most
+    once per window; while declines stay that high every customer sees the generic decline."""
+
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    raised_at = models.DateTimeField(default=timezone.now)
+    declines = models.PositiveIntegerField(
+        help_text="Declines within the window when raised (counted up to the threshold)."
+    )
+    window_minutes = models.PositiveIntegerField()
+    # The session whose decline raised it (its timeline shows the pattern).
+    session = models.ForeignKey(
+        CheckoutSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-raised_at"]
+        indexes = [models.Index(fields=["org", "mode", "raised_at"], name="alarm_org_mode_raised")]
+
+    def __str__(self) -> str:
+        return f"{self.org_id} {self.mode}: {self.declines} declines in {self.window_minutes} min"
+
+
+class PaymentLinkOpen(models.Model):
+    """A session opened from a payment link, by client IP: the per-IP cap's count. Pruned
+    after a day."""
+
+    link = models.ForeignKey(
+        PaymentLink, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    ip_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["link", "ip_key", "created_at"], name="link_open_link_ip_created"),
+            models.Index(fields=["created_at"], name="link_open_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} from {self.ip_key}"
+
+
+class ApiRequestWindow(models.Model):
+    """How many requests one API key made in one fixed window (``API_RATE_LIMIT_*``), counted
+    by an atomic upsert. Windows over an hour old are pruned."""
+
+    # Indexed by the unique constraint below, which starts with it.
+    api_key = models.ForeignKey(
+        "orgs.ApiKey", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # Seconds since the epoch at which the window starts (a multiple of its length).
+    window_start = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "window_start"], name="api_window_unique_key_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} @ {self.window_start}: {self.count}"

@@ -124,7 +124,41 @@ def customer_email_matches(text: str, field: str = "customer_email") -> Q:
     return Q(**{f"{field}__startswith": prefix})
 
 
-class CheckoutSessionQuerySet(models.QuerySet):
+class NewestFirstQuerySet(models.QuerySet):
+    """Rows listed newest first and read a keyset page at a time: what every list of the
+    merchant's (sessions, orders; the API's and the dashboard's) shares. The model has
+    ``created_at``, a ``public_id`` and an ``(org, mode, -created_at, -id)`` index."""
+
+    def newest_first(self):
+        return self.order_by("-created_at", "-id")
+
+    def cursor_at(self, public_id: str) -> "Cursor | None":
+        """The position of the row with this public id among these rows (so no database key
+        appears in a URL), or None when it is none of them."""
+        row = self.filter(public_id=public_id).values_list("created_at", "pk").first()
+        return Cursor(*row) if row else None
+
+    def page(
+        self, *, limit: int, after: "Cursor | None" = None, before: "Cursor | None" = None
+    ) -> "Page":
+        """One keyset page, newest first: the ``limit`` rows older than ``after`` (the last row
+        of the page before), or newer than ``before`` (the first row of the page after).
+
+        The cost does not grow with depth: ``created_at <= cursor`` (or ``>=``) is an index
+        condition on ``(org, mode, -created_at, -id)``; the tie-break on ``id`` only filters the
+        rows created in the cursor's very microsecond.
+        """
+        if after is not None:
+            rows = list(self.newest_first().filter(after.older_q())[: limit + 1])
+            return Page(rows[:limit], has_older=len(rows) > limit, has_newer=True)
+        if before is not None:
+            rows = list(self.order_by("created_at", "id").filter(before.newer_q())[: limit + 1])
+            return Page(rows[:limit][::-1], has_older=True, has_newer=len(rows) > limit)
+        rows = list(self.newest_first()[: limit + 1])
+        return Page(rows[:limit], has_older=len(rows) > limit, has_newer=False)
+
+
+class CheckoutSessionQuerySet(NewestFirstQuerySet):
     def for_org(self, org, mode: str) -> "CheckoutSessionQuerySet":
         """Every read from a merchant's point of view starts here: one org, one mode."""
         return self.filter(org=org, mode=mode)
@@ -178,8 +212,14 @@ class CheckoutSessionQuerySet(models.QuerySet):
         rows = self.order_by().values("org_id").annotate(**_status_count_expressions(now))
         return {row.pop("org_id"): row for row in rows}
 
-    def newest_first(self) -> "CheckoutSessionQuerySet":
-        return self.order_by("-created_at", "-id")
+    def status_counts_by_payment_link(
+        self, now: datetime | None = None
+    ) -> dict[int, dict[str, int]]:
+        """``status_counts`` for each payment link at once (link pk → counts), in one grouped
+        query; narrow to the links first (``filter(payment_link__in=…)``): the covering
+        ``session_payment_link_status`` index answers it without reading the table."""
+        rows = self.order_by().values("payment_link_id").annotate(**_status_count_expressions(now))
+        return {row.pop("payment_link_id"): row for row in rows}
 
     def search(self, text: str) -> "CheckoutSessionQuerySet":
         """Sessions matching what a merchant typed: a session id, an order id, an order number
@@ -271,25 +311,6 @@ class CheckoutSessionQuerySet(models.QuerySet):
                 paid_sessions=Count("pk", distinct=True, filter=Q(is_paid=True)),
             )
         )
-
-    def page(
-        self, *, limit: int, after: "Cursor | None" = None, before: "Cursor | None" = None
-    ) -> "Page":
-        """One keyset page, newest first: the ``limit`` rows older than ``after`` (the last row
-        of the page before), or newer than ``before`` (the first row of the page after).
-
-        The cost does not grow with depth: ``created_at <= cursor`` (or ``>=``) is an index
-        condition on ``(org, mode, -created_at, -id)``; the tie-break on ``id`` only filters the
-        rows created in the cursor's very microsecond.
-        """
-        if after is not None:
-            rows = list(self.newest_first().filter(after.older_q())[: limit + 1])
-            return Page(rows[:limit], has_older=len(rows) > limit, has_newer=True)
-        if before is not None:
-            rows = list(self.order_by("created_at", "id").filter(before.newer_q())[: limit + 1])
-            return Page(rows[:limit][::-1], has_older=True, has_newer=len(rows) > limit)
-        rows = list(self.newest_first()[: limit + 1])
-        return Page(rows[:limit], has_older=len(rows) > limit, has_newer=False)
 
     def change_marker(self, since: datetime, now: datetime | None = None) -> str:
         """A short fingerprint of whatever can have changed in these sessions since ``since``:
@@ -436,15 +457,58 @@ class DeclineReasonCount:
         return explain_decline(self.reason)
 
 
-class OrderQuerySet(models.QuerySet):
+class OrderQuerySet(NewestFirstQuerySet):
     def for_org(self, org, mode: str) -> "OrderQuerySet":
+        """Every read from a merchant's point of view starts here: one org, one mode."""
         return self.filter(org=org, mode=mode)
 
     def paid(self) -> "OrderQuerySet":
         return self.filter(payment_status=PaymentStatus.PAID)
 
+    def unpaid(self) -> "OrderQuerySet":
+        return self.filter(payment_status=PaymentStatus.UNPAID)
+
+    def in_payment_status(self, status: str) -> "OrderQuerySet":
+        return self.filter(payment_status=PaymentStatus(status))
+
     def for_customer(self, email: str) -> "OrderQuerySet":
         """Orders of one customer: ``email`` in canonical form (``orgs.emails``), matched with
-        ``=`` through the ``order_org_email`` index. Never ``iexact``: SQL ``UPPER()`` maps the
-        dotless ``ı`` of a look-alike domain to ``I``, merging two customers' orders."""
+        ``=`` through the ``order_org_mode_email`` index. Never ``iexact``: SQL ``UPPER()`` maps
+        the dotless ``ı`` of a look-alike domain to ``I``, merging two customers' orders."""
         return self.filter(customer_email=email)
+
+    def search(self, text: str) -> "OrderQuerySet":
+        """Orders matching what a merchant typed: an order number (``42`` or ``#42``), an order
+        id, its checkout session's id, or a customer email (exact, or a prefix: ``jenny`` finds
+        ``jenny@…``; the rule of the sessions search, ``customer_email_matches``)."""
+        text = text.strip()
+        if not text:
+            return self
+        if ORDER_ID.fullmatch(text):
+            return self.filter(public_id=text)
+        if SESSION_ID.fullmatch(text):
+            return self.filter(session__public_id=text)
+        if number := ORDER_NUMBER.fullmatch(text):
+            return self.filter(number=int(number[1]))
+        return self.filter(customer_email_matches(text))
+
+    def with_details(self) -> "OrderQuerySet":
+        """What an order's page shows, in a fixed number of queries: its items, its checkout
+        session and the session that session recovered (for a recovered sale)."""
+        return self.select_related("session", "session__recovered_from").prefetch_related("items")
+
+
+class TimelineEventQuerySet(models.QuerySet):
+    def receipts(self) -> "TimelineEventQuerySet":
+        """The receipts sent, and the sends that failed, oldest first."""
+        return self.filter(kind__in=[EventKind.RECEIPT_SENT, EventKind.RECEIPT_FAILED]).order_by(
+            "created_at", "id"
+        )
+
+
+class CallbackDeliveryQuerySet(NewestFirstQuerySet):
+    """Deliveries carry their session's org and mode, so a mode's log is one range of the
+    ``(org, mode, -created_at, -id)`` index; ``public_id`` is the ``webhook-id``."""
+
+    def for_org(self, org, mode: str) -> "CallbackDeliveryQuerySet":
+        return self.filter(org=org, mode=mode)

@@ -3,23 +3,35 @@ background task that sends one after a payment commits.
 
 Sending never raises, into a payment or out of the task: every failure (a refused or unreachable
 mail server, an address or a header the mail library refuses, a bug) is recorded on the
-session's timeline as ``receipt_failed`` with its error, and the merchant can resend from the
-dashboard.
+session's timeline as ``receipt_failed`` with its error and attempt number, and the merchant can
+resend from the dashboard.
+
+A failure that may pass (the mail server down, hanging up, or answering 4xx "try again later")
+is tried again by the task itself, as callbacks are: on the database task backend the next
+attempt is queued with ``run_after``, ``RECEIPT_RETRY_SCHEDULE[n]`` seconds later, in the
+transaction that records the failed one. The last failed attempt says ``final``, as does a
+failure that waiting cannot fix (a 5xx refusal, a message the mail library refuses, a bug).
+The ``immediate`` backend (tests) cannot defer: one attempt, which the event says.
 """
 
 import logging
 import smtplib
+from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.tasks import TaskContext, task
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from checkout.actors import Actor
 from checkout.choices import EventKind
 from checkout.effective_settings import effective_settings
 from checkout.models import CheckoutSession, TimelineEvent
 from checkout.portal import PortalScope, portal_path, portal_url
+from checkout.task_queue import backend_can_defer, enqueue_with_transaction, retry_delay
 from checkout.timeline import record_event
 
 logger = logging.getLogger(__name__)
@@ -63,15 +75,19 @@ def receipt_message(session: CheckoutSession) -> EmailMultiAlternatives:
 
 
 def send_receipt(
-    *, session: CheckoutSession, actor: Actor, send_id: str | None = None
+    *,
+    session: CheckoutSession,
+    actor: Actor,
+    send_id: str | None = None,
+    attempt: int = 1,
 ) -> TimelineEvent:
-    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` with the error.
+    """Email the receipt; record ``receipt_sent``, or ``receipt_failed`` with the error and,
+    when trying again may help, queue the next attempt (see the module docstring).
 
     ``send_id`` names this send on the event (the task's id), so that running the task again
-    can tell that it was done.
+    can tell that it was done; ``attempt`` counts the tries of one receipt, from 1.
     """
     order = session.order
-    this_send = {"send": send_id} if send_id else {}
     if not order.is_paid or not order.customer_email:
         raise ValueError(f"Order {order.public_id} has no receipt to send (unpaid or no email).")
     try:
@@ -80,55 +96,123 @@ def send_receipt(
         # ValueError: the mail library refuses the message before sending it, e.g. a domain
         # that fails IDNA (UnicodeError; stored before addresses were canonicalized) or a CR/LF
         # in a header (an org name saved before its validator): header injection is refused.
-        logger.warning("Receipt for %s not sent: %s", session.public_id, error)
-        return _record_receipt_failed(session=session, actor=actor, error=error, **this_send)
+        logger.warning(
+            "Receipt for %s not sent (attempt %d): %s", session.public_id, attempt, error
+        )
+        return _record_receipt_failed(
+            session=session, actor=actor, error=error, send_id=send_id, attempt=attempt
+        )
     except Exception as error:  # noqa: BLE001 - recorded below, and logged with its traceback
         # Anything else (a template bug, a backend raising something new) must still reach the
         # timeline: a receipt that vanishes without a trace is the failure we guard against.
         logger.exception("Receipt for %s failed unexpectedly", session.public_id)
-        return _record_receipt_failed(session=session, actor=actor, error=error, **this_send)
+        return _record_receipt_failed(
+            session=session, actor=actor, error=error, send_id=send_id, attempt=attempt
+        )
     return record_event(
         session=session,
         kind=EventKind.RECEIPT_SENT,
         actor=actor,
-        data={"to": order.customer_email, **this_send},
+        data={"to": order.customer_email, "attempt": attempt, **_this_send(send_id)},
     )
+
+
+def _this_send(send_id: str | None) -> dict[str, str]:
+    return {"send": send_id} if send_id else {}
+
+
+def may_pass(error: Exception) -> bool:
+    """Whether the same receipt may go out later: the mail server was unreachable, hung up or
+    timed out (OSError and smtplib's other errors), or answered 4xx, SMTP's "try again later".
+    Not a 5xx refusal, a message the mail library refuses (ValueError), nor a bug."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _reply in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    return isinstance(error, (smtplib.SMTPException, OSError))
 
 
 def _record_receipt_failed(
-    *, session: CheckoutSession, actor: Actor, error: Exception, **this_send: str
+    *,
+    session: CheckoutSession,
+    actor: Actor,
+    error: Exception,
+    send_id: str | None,
+    attempt: int,
 ) -> TimelineEvent:
-    return record_event(
-        session=session,
-        kind=EventKind.RECEIPT_FAILED,
-        actor=actor,
-        data={
-            "to": session.order.customer_email,
-            "error": f"{type(error).__name__}: {error}"[:300],
-            **this_send,
-        },
+    transient = may_pass(error)
+    delay = (
+        retry_delay(settings.RECEIPT_RETRY_SCHEDULE, failed_attempts=attempt) if transient else None
     )
+    next_attempt_at = timezone.now() + timedelta(seconds=delay) if delay is not None else None
+    with transaction.atomic():
+        event = record_event(
+            session=session,
+            kind=EventKind.RECEIPT_FAILED,
+            actor=actor,
+            data={
+                "to": session.order.customer_email,
+                "error": f"{type(error).__name__}: {error}"[:300],
+                "attempt": attempt,
+                "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
+                "final": next_attempt_at is None,
+                **(
+                    {"retries": "need TASKS_BACKEND=database"}
+                    if transient and not backend_can_defer()
+                    else {}
+                ),
+                **_this_send(send_id),
+            },
+        )
+        if next_attempt_at is not None:
+            # Committed with the failed attempt: a worker dying right after cannot lose it.
+            enqueue_with_transaction(
+                partial(
+                    enqueue_receipt,
+                    session.public_id,
+                    actor=actor,
+                    attempt=attempt + 1,
+                    run_after=next_attempt_at,
+                )
+            )
+    return event
+
+
+def enqueue_receipt(
+    session_public_id: str,
+    *,
+    actor: Actor,
+    attempt: int,
+    run_after: datetime | None = None,
+) -> None:
+    """Queue attempt ``attempt`` of a receipt, at ``run_after`` (the backend must defer)."""
+    receipt_task = send_receipt_task.using(run_after=run_after) if run_after else send_receipt_task
+    receipt_task.enqueue(session_public_id, actor.as_task_argument(), attempt)
 
 
 @task(takes_context=True)
 def send_receipt_task(
-    context: TaskContext, session_public_id: str, actor: dict | None = None
+    context: TaskContext, session_public_id: str, actor: dict | None = None, attempt: int = 1
 ) -> str:
     """Send a paid session's receipt in the background: enqueued when the payment commits (the
-    system sends it) or by ``resend_receipt`` (``actor``, from ``Actor.as_task_argument``: the
-    merchant user who asked, named on ``receipt_sent``)."""
+    system sends it), by ``resend_receipt`` (``actor``, from ``Actor.as_task_argument``: the
+    merchant user who asked, named on ``receipt_sent``), or by a failed ``attempt`` before."""
     session = CheckoutSession.objects.select_related("order", "org").get(
         public_id=session_public_id
     )
     send_id = context.task_result.id
     # Run again after its worker died (checkout.task_recovery): the outcome of this send is on
-    # the timeline if it was sent (or failed) before the worker died, so not sent twice. Between
-    # the email leaving and the event committing, a death still means a second email.
+    # the timeline if it was sent (or failed, its retry queued with it) before the worker died,
+    # so not sent twice. Between the email leaving and the event committing, a death still
+    # means a second email.
     done = session.events.filter(
         kind__in=[EventKind.RECEIPT_SENT, EventKind.RECEIPT_FAILED], data__send=send_id
     ).first()
     if done is not None:
         return done.kind
     return send_receipt(
-        session=session, actor=Actor.from_task_argument(actor), send_id=send_id
+        session=session,
+        actor=Actor.from_task_argument(actor),
+        send_id=send_id,
+        attempt=attempt,
     ).kind

@@ -15,6 +15,17 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from checkout.actors import Actor
+from checkout.card_testing import (
+    AttemptClaim,
+    PaymentBlock,
+    claim_attempt,
+    customer_decline_message,
+    record_block,
+    record_decline,
+    release_claim,
+    session_block,
+    settle_claim,
+)
 from checkout.choices import EventKind, PaymentStatus, SessionSource, SessionStatus
 from checkout.effective_settings import RequiredFieldSet, effective_settings, resolve_settings
 from checkout.expiry import schedule_session_expiry
@@ -27,6 +38,7 @@ from checkout.models import (
     Order,
     OrderCounter,
     OrderItem,
+    PaymentAttempt,
 )
 from checkout.money import format_money
 from checkout.processors import (
@@ -391,6 +403,7 @@ class PaymentOutcomeKind(StrEnum):
     PROCESSOR_ERROR = "processor_error"  # outcome unknown; not an attempt, safe to retry
     DETAILS_MISSING = "details_missing"
     IN_PROGRESS = "in_progress"  # another request is charging this order; nothing was tried
+    BLOCKED = "blocked"  # a card-testing limit refused it; the processor was not asked
 
 
 PAYMENT_IN_PROGRESS_MESSAGE = (
@@ -410,6 +423,7 @@ class PaymentOutcome:
     code: str = ""
     decline_code: str = ""
     message: str = ""  # safe to show the customer
+    block: PaymentBlock | None = None  # the limit, when BLOCKED
 
     @property
     def succeeded(self) -> bool:
@@ -506,14 +520,21 @@ def pay_checkout_session(
     """Charge the session's order with ``card``, at most once ever, and record the outcome.
 
     A payment of the same session already under way (another tab, a double click) is not
-    waited for: the outcome is IN_PROGRESS at once, with no attempt and no event.
+    waited for: the outcome is IN_PROGRESS at once, with no attempt and no event. Past a
+    card-testing limit (``checkout.card_testing``) the outcome is BLOCKED and the processor
+    is not called.
     """
     processor = processor_for_mode(session.mode)
     if processor is None:
         return PaymentOutcome(PaymentOutcomeKind.UNAVAILABLE, session)
+    # Committed before the session's transaction: every server counts it during the charge.
+    claim = claim_attempt(session=session, ip_address=context.ip_address)
     try:
-        return _pay_locked(session=session, processor=processor, card=card, context=context)
+        return _pay_locked(
+            session=session, processor=processor, card=card, context=context, claim=claim
+        )
     except SessionLocked:
+        release_claim(claim)
         # Waiting would hold this app worker for the other request's whole processor call;
         # a burst of clicks on one session would then hold every worker. The holder is nearly
         # always a payment; in the rare case it is a writer of milliseconds (an expiry
@@ -529,6 +550,7 @@ def _pay_locked(
     processor: PaymentProcessor,
     card: CardDetails,
     context: CustomerContext,
+    claim: AttemptClaim | PaymentBlock,
 ) -> PaymentOutcome:
     with transaction.atomic():
         locked = lock_for_update(session, max_wait=timedelta(0))
@@ -536,11 +558,22 @@ def _pay_locked(
         # Re-checked under the lock: another tab, a double click or another server may have
         # paid this order since the page was rendered.
         if order.is_paid:
+            release_claim(claim)
             return PaymentOutcome(PaymentOutcomeKind.ALREADY_PAID, locked)
         if not locked.is_active:
+            release_claim(claim)
             return PaymentOutcome(PaymentOutcomeKind.EXPIRED, locked)
         if locked.details_provided_at is None or missing_details(locked):
+            release_claim(claim)
             return PaymentOutcome(PaymentOutcomeKind.DETAILS_MISSING, locked)
+        # The session's own limit first (it is final); then the client's, refused at claiming.
+        block = session_block(locked) or (claim if isinstance(claim, PaymentBlock) else None)
+        if block is not None:
+            release_claim(claim)
+            record_block(session=locked, block=block)
+            return PaymentOutcome(
+                PaymentOutcomeKind.BLOCKED, locked, message=block.customer_message, block=block
+            )
 
         attempt = locked.failed_attempts + 1
         try:
@@ -561,6 +594,7 @@ def _pay_locked(
                 actor=Actor.customer(),
                 data={"attempt": attempt, "error": str(error)[:500]},
             )
+            settle_claim(claim, PaymentAttempt.Outcome.ERROR)
             return PaymentOutcome(
                 PaymentOutcomeKind.PROCESSOR_ERROR,
                 locked,
@@ -591,12 +625,15 @@ def _pay_locked(
                     "attempt": attempt,
                 },
             )
+            # A card tester must not learn which cards are live: only a first decline, from a
+            # client with no other recent one, outside an alarm, gets the specific message.
+            specific = record_decline(claim=claim, session=locked, attempt=attempt)
             return PaymentOutcome(
                 PaymentOutcomeKind.DECLINED,
                 locked,
                 code=result.code,
                 decline_code=result.decline_code,
-                message=result.message,
+                message=customer_decline_message(result.message, specific=specific),
             )
 
         order.payment_status = PaymentStatus.PAID
@@ -615,6 +652,7 @@ def _pay_locked(
                 "customer_email",
             ]
         )
+        settle_claim(claim, PaymentAttempt.Outcome.SUCCEEDED)
         # Copied in the same transaction: the status rule reads the session's own columns.
         locked.is_paid = True
         locked.save(update_fields=[*update_fields, "is_paid"])

@@ -1,7 +1,7 @@
 """Enqueueing a task so that it commits with the change that caused it."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.db import transaction
 from django.tasks import task_backends
@@ -13,6 +13,15 @@ logger = logging.getLogger(__name__)
 def backend_can_defer() -> bool:
     """Whether the configured task backend can run a task later (``run_after``)."""
     return task_backends["default"].supports_defer
+
+
+def retry_delay(schedule: Sequence[int], *, failed_attempts: int) -> int | None:
+    """Seconds to wait before the next try after ``failed_attempts`` failed ones, following
+    ``schedule`` (a ``*_RETRY_SCHEDULE`` setting), or None to give up: the schedule is used up,
+    or the backend cannot run a task later (the immediate backend: one attempt only)."""
+    if failed_attempts > len(schedule) or not backend_can_defer():
+        return None
+    return schedule[failed_attempts - 1]
 
 
 def enqueue_with_transaction(enqueue: Callable[[], object]) -> None:

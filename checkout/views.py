@@ -6,34 +6,43 @@ partial of ``checkout/checkout_page.html`` that changed (``steps`` or ``card_ste
 payment methods and the like are formatted in the templates (``checkout_display``).
 """
 
+import math
+import re
 from functools import cache, wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from checkout.actors import Actor
-from checkout.choices import SessionSource
+from checkout.card_testing import declines_exhausted, refuse_exhausted_session
 from checkout.effective_settings import effective_settings, resolve_settings
 from checkout.forms import CardForm, DetailsForm
+from checkout.link_guard import (
+    LinkCapReached,
+    is_link_preview,
+    open_link_session,
+    session_cookie_name,
+    session_cookie_salt,
+)
 from checkout.models import CheckoutSession
 from checkout.portal import PortalScope, portal_orders, read_portal_token
 from checkout.processors import processor_for_mode
 from checkout.processors.test import TEST_CARD_OUTCOMES, card_brand
 from checkout.receipts import receipt_context
-from checkout.request_context import customer_context
+from checkout.request_context import client_ip, customer_context
 from checkout.services import (
     PAYMENT_IN_PROGRESS_MESSAGE,
     CheckoutClosed,
     PaymentOutcomeKind,
     PaymentsUnavailable,
     SessionLocked,
-    create_checkout_session,
     missing_details,
     pay_checkout_session,
     save_customer_details,
@@ -57,7 +66,12 @@ CARD_STEP_OUTCOMES = (
     PaymentOutcomeKind.DECLINED,
     PaymentOutcomeKind.PROCESSOR_ERROR,
     PaymentOutcomeKind.IN_PROGRESS,
+    PaymentOutcomeKind.BLOCKED,  # the client's declines for the hour (the session's: its page)
 )
+# Outcomes after which the session may have used up its declines (checkout.card_testing).
+BLOCKING_OUTCOMES = (PaymentOutcomeKind.DECLINED, PaymentOutcomeKind.BLOCKED)
+# The shape of a session id (checkout.urls.SessionIdConverter), for ids read from a cookie.
+SESSION_ID_PATTERN = re.compile(r"cs_(?:test|live)_[A-Za-z0-9]{24,56}")
 ALREADY_PAID_MESSAGE = "This order has already been paid. You have not been charged again."
 
 
@@ -156,10 +170,12 @@ def _notice_context(session: CheckoutSession) -> dict:
 
 
 def _takes_payments(session: CheckoutSession) -> bool:
-    """Unpaid, active, and its mode has a processor (the form is shown only then)."""
+    """Unpaid, active, not blocked by its declines, and its mode has a processor (the form is
+    shown only then)."""
     return (
         not session.order.is_paid
         and session.is_active
+        and not declines_exhausted(session)
         and processor_for_mode(session.mode) is not None
     )
 
@@ -173,20 +189,28 @@ def _closed_page(
     if session.order.is_paid:
         context = {**receipt_context(session), "already_paid": already_paid}
         return render(request, "checkout/receipt.html", context)
+    link = session.payment_link
+    fresh_start = link if link is not None and link.is_active else None
     if not session.is_active:
-        link = session.payment_link
-        fresh_start = link if link is not None and link.is_active else None
         context = {**_notice_context(session), "fresh_start_link": fresh_start}
         return render(request, "checkout/expired.html", context, status=410)
+    if declines_exhausted(session):
+        # Card testing: the session used up its declines (checkout.card_testing).
+        context = {**_notice_context(session), "fresh_start_link": fresh_start}
+        return render(request, "checkout/blocked.html", context, status=429)
     return render(request, "checkout/unavailable.html", _notice_context(session), status=503)
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD", "POST"])
 def open_payment_link(request: HttpRequest, link_id: str) -> HttpResponse:
-    """A payment link opens a fresh session + order and sends the customer there."""
+    """A payment link sends the customer to a checkout session: the one this browser opened
+    from it while that still takes payments, else a fresh session + order (``link_guard``:
+    at most so many per client IP and hour). Link previews and HEAD requests get a preview
+    page and create nothing; its button POSTs here, for a person mistaken for a bot."""
     link = PaymentLink.objects.select_related("org").filter(public_id=link_id).first()
     if link is None:
         return _not_found(request)
+    link_url = reverse("checkout:payment_link", args=[link.public_id])
     link_context = {
         "link": link,
         "org": link.org,
@@ -194,20 +218,55 @@ def open_payment_link(request: HttpRequest, link_id: str) -> HttpResponse:
     }
     if not link.is_active:
         return render(request, "checkout/link_inactive.html", link_context, status=404)
+    user_agent = request.headers.get("User-Agent", "")
+    if request.method == "HEAD" or (request.method == "GET" and is_link_preview(user_agent)):
+        preview = {
+            **link_context,
+            "amount": link.unit_price * link.quantity,
+            "link_url": f"{settings.SITE_URL}{link_url}",
+        }
+        return render(request, "checkout/link_preview.html", preview)
+    if (session := _session_opened_here(request, link)) is not None:
+        return _see_other(reverse("checkout:session", args=[session.public_id]))
     try:
-        session = create_checkout_session(
-            org=link.org,
-            mode=link.mode,
-            source=SessionSource.PAYMENT_LINK,
-            actor=Actor.customer(),
-            link=link,
-        )
+        session = open_link_session(link=link, ip_address=client_ip(request))
+    except LinkCapReached as cap:
+        minutes = math.ceil(cap.retry_after_seconds / 60)
+        context = {**link_context, "retry_after_minutes": minutes}
+        response = render(request, "checkout/link_rate_limited.html", context, status=429)
+        response["Retry-After"] = str(cap.retry_after_seconds)
+        return response
     except PaymentsUnavailable:
         return render(request, "checkout/unavailable.html", link_context, status=503)
     except ValidationError:
         # A link the service refuses (say, a currency no longer valid) cannot be opened.
         return render(request, "checkout/link_inactive.html", link_context, status=404)
-    return _see_other(reverse("checkout:session", args=[session.public_id]))
+    response = _see_other(reverse("checkout:session", args=[session.public_id]))
+    response.set_signed_cookie(
+        session_cookie_name(link),
+        session.public_id,
+        salt=session_cookie_salt(link),
+        max_age=max(1, int((session.expires_at - timezone.now()).total_seconds())),
+        path=link_url,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _session_opened_here(request: HttpRequest, link: PaymentLink) -> CheckoutSession | None:
+    """The session this browser opened from ``link`` (its signed cookie), if it still takes
+    payments; a missing, tampered or foreign cookie is ignored."""
+    session_id = request.get_signed_cookie(
+        session_cookie_name(link), default=None, salt=session_cookie_salt(link)
+    )
+    if not isinstance(session_id, str) or not SESSION_ID_PATTERN.fullmatch(session_id):
+        return None
+    session = _load_session(session_id)
+    if session is None or session.payment_link_id != link.pk or not _takes_payments(session):
+        return None
+    return session
 
 
 def _post_only_step(view):
@@ -299,6 +358,8 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     if session.order.is_paid:
         return _already_paid(request, session_id)
     if closed := _closed_page(request, session):
+        if declines_exhausted(session):
+            refuse_exhausted_session(session=session)
         return _go_to(request, closed_url) if request.htmx else closed
     if session.details_provided_at is None or missing_details(session):
         return _details_step_instead(request, session)
@@ -310,6 +371,9 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     if outcome.kind == PaymentOutcomeKind.SUCCEEDED:
         return _go_to(request, success_redirect_url(session))
+    if outcome.kind in BLOCKING_OUTCOMES and declines_exhausted(outcome.session):
+        # That was the session's last decline (or it had none left): its page says so.
+        return _go_to(request, closed_url)
     if outcome.kind in CARD_STEP_OUTCOMES and not request.htmx:
         # Redirect, so reloading the page never resubmits the card as another attempt.
         messages.error(request, outcome.message, extra_tags=outcome.kind)

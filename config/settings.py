@@ -1,5 +1,6 @@
 """Django settings, all read from the environment (django-environ). README lists every variable."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -63,6 +64,8 @@ INSTALLED_APPS = [
     # worker died, checkout.task_recovery) takes precedence, as staticfiles' runserver does.
     "django_tasks_db",
     "dashboard",
+    # Login throttling (dashboard and admin): failed logins counted in the database.
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +82,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: axes' middleware (turns a login refused by its backend into our lockout page, 429).
+    "dashboard.login_throttle.LoginThrottleMiddleware",
+]
+
+# django-axes' backend first: it refuses a locked-out username or client before Django checks
+# the password, and records every failure (README: "Limits", "Logins and password resets").
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -130,7 +142,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL speed-up; SQLite builds them without the extra
 # columns, which is what we want there.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# axes.W002 looks for axes' own middleware by name; ours is a subclass of it
+# (dashboard.login_throttle.LoginThrottleMiddleware), which axes' check does not recognise.
+SILENCED_SYSTEM_CHECKS = ["models.W040", "axes.W002"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -219,6 +233,11 @@ CALLBACK_RETRY_SCHEDULE = env.list(
     "CALLBACK_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 18000, 36000, 36000]
 )
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
+# Receipts: seconds to wait before each new try after the mail server failed in a way that may
+# pass (down, hanging up, a 4xx reply): as callbacks, 8 tries over about a day.
+RECEIPT_RETRY_SCHEDULE = env.list(
+    "RECEIPT_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 18000, 36000, 36000]
+)
 CALLBACK_ALLOW_PRIVATE = env.bool("CALLBACK_ALLOW_PRIVATE", default=DEBUG)
 
 # Session counts: finished sessions are rolled up every ROLLUP_INTERVAL_SECONDS, up to
@@ -230,9 +249,56 @@ ROLLUP_SAFETY_MARGIN_SECONDS = env.int("ROLLUP_SAFETY_MARGIN_SECONDS", default=6
 UPKEEP_INTERVAL_SECONDS = env.int("UPKEEP_INTERVAL_SECONDS", default=600)
 TASK_RESULT_RETENTION_DAYS = env.int("TASK_RESULT_RETENTION_DAYS", default=7)
 CALLBACK_DELIVERY_RETENTION_DAYS = env.int("CALLBACK_DELIVERY_RETENTION_DAYS", default=30)
+# Sessions' IP addresses and user agents are dropped after this many days (0: kept).
+CUSTOMER_CONTEXT_RETENTION_DAYS = env.int("CUSTOMER_CONTEXT_RETENTION_DAYS", default=90)
+if CUSTOMER_CONTEXT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("CUSTOMER_CONTEXT_RETENTION_DAYS must be 0 (keep) or more.")
 
 # Portal links in receipts stay valid this many days.
 PORTAL_LINK_MAX_AGE_DAYS = env.int("PORTAL_LINK_MAX_AGE_DAYS", default=30)
+
+# Team invitation links (orgs.team) work once, within this many days of being sent.
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+# Hardening limits (checkout/card_testing.py, checkout/link_guard.py, checkout/api/throttling.py).
+# Counted in PostgreSQL, the one engine every app server shares (README: "Limits"); 0 turns a
+# limit off. Card testing: declines per session, declines per client IP (IPv6: per /64) per hour,
+# and the org's velocity alarm (declines per org and mode within a window).
+CARD_TESTING_DECLINES_PER_SESSION = env.int("CARD_TESTING_DECLINES_PER_SESSION", default=5)
+CARD_TESTING_DECLINES_PER_IP_PER_HOUR = env.int("CARD_TESTING_DECLINES_PER_IP_PER_HOUR", default=20)
+CARD_TESTING_ALARM_DECLINES = env.int("CARD_TESTING_ALARM_DECLINES", default=30)
+CARD_TESTING_ALARM_WINDOW_MINUTES = env.int("CARD_TESTING_ALARM_WINDOW_MINUTES", default=10)
+# Payment-link bots: new sessions one client IP may open per payment link per hour.
+PAYMENT_LINK_SESSIONS_PER_IP_PER_HOUR = env.int("PAYMENT_LINK_SESSIONS_PER_IP_PER_HOUR", default=20)
+# The JSON API: requests per API key per window (fixed windows of this many seconds).
+API_RATE_LIMIT_REQUESTS = env.int("API_RATE_LIMIT_REQUESTS", default=100)
+API_RATE_LIMIT_WINDOW_SECONDS = env.int("API_RATE_LIMIT_WINDOW_SECONDS", default=10)
+# Logins (dashboard and admin, django-axes, counted in the database): this many failures lock
+# out the username (from any IP) and, separately, the client IP (for any username) for the
+# cool-off; each failure during a lockout starts the cool-off again. 0 = no lockout.
+LOGIN_FAILURES_BEFORE_LOCKOUT = env.int("LOGIN_FAILURES_BEFORE_LOCKOUT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_ENABLED = LOGIN_FAILURES_BEFORE_LOCKOUT > 0
+AXES_FAILURE_LIMIT = max(LOGIN_FAILURES_BEFORE_LOCKOUT, 1)
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
+# The client as every other limit sees it: the trusted-proxy rule, IPv6 per /64.
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.login_client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.login_throttle.lockout_response"
+AXES_USERNAME_CALLABLE = "dashboard.login_throttle.login_username"
+# A success clears that username's and that client's failures (a user who finally remembers
+# is not locked out by their earlier typos).
+AXES_RESET_ON_SUCCESS = True
+# Only failures are stored (AccessFailureLog off, AccessLog off): successes need no row each.
+AXES_DISABLE_ACCESS_LOG = True
+# Axes' log lines (a warning at each failure and at each lockout) name the username and the
+# client, so an operator can see who is being attacked and from where (it masks them by default).
+AXES_SENSITIVE_PARAMETERS = []
+# Password reset requests: per email address and per client IP, per hour. Past either the page
+# still says "check your email" and nothing is sent. 0 = no limit.
+PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = env.int("PASSWORD_RESETS_PER_ADDRESS_PER_HOUR", default=3)
+PASSWORD_RESETS_PER_IP_PER_HOUR = env.int("PASSWORD_RESETS_PER_IP_PER_HOUR", default=10)
 
 # API request bodies above this size are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)

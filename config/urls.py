@@ -4,6 +4,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from dashboard.views import account
+
 
 def favicon(request):
     # Browsers ask for /favicon.ico on every page, admin included. Resolved per request because
@@ -13,6 +15,13 @@ def favicon(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Password reset with an HTML email and SITE_URL links; the other account views as Django has.
+    path("accounts/password_reset/", account.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/password_reset/done/",
+        account.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("v0/", include("checkout.api.urls")),

@@ -1,8 +1,9 @@
-"""The Checkout sessions list's view of the URL: tab, search, filters, page and the insights'
-period, as a form.
+"""The dashboard's forms: the lists' view of the URL (Checkout sessions, Orders: tab, search,
+filters, page and the insights' period) and the inputs of a session's actions (recover a sale,
+extend the expiry).
 
-Everything a merchant chooses is a GET parameter, so a link (or Back) opens the same view.
-A value that does not parse is ignored (and the page names its field and says why), never a 500.
+Everything a merchant chooses on the list is a GET parameter, so a link (or Back) opens the
+same view. A value that does not parse is ignored (and its field says why), never a 500.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,9 +12,16 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.http import QueryDict
 
-from checkout.choices import SessionSource, SessionStatus
+from checkout.choices import PaymentStatus, SessionSource, SessionStatus
 from checkout.declines import DECLINE_EXPLANATIONS
-from checkout.queries import UNKNOWN_REASON, CheckoutSessionQuerySet, Cursor
+from checkout.queries import (
+    UNKNOWN_REASON,
+    CheckoutSessionQuerySet,
+    Cursor,
+    NewestFirstQuerySet,
+    OrderQuerySet,
+)
+from checkout.services import MAX_EXTEND_EXPIRY_MINUTES, MIN_EXTEND_EXPIRY_MINUTES
 
 # The parameters that narrow the list (the tab, the page and the period do not).
 FILTERS = ("q", "link", "source", "from", "to", "step", "reason")
@@ -38,7 +46,78 @@ decline_reason_validator = RegexValidator(
 )
 
 
-class SessionListForm(forms.Form):
+class ListForm(forms.Form):
+    """A newest-first list's URL: a ``status`` tab, the ``filters`` that narrow it, and the
+    keyset page (``after`` / ``before``: a row's public id)."""
+
+    filters: tuple[str, ...] = ("q",)
+    # Parameters that neither narrow the list nor page it (the insights' period), and the value
+    # of each that needs no parameter.
+    kept: dict[str, str] = {}
+    status = forms.ChoiceField(required=False)
+    q = forms.CharField(required=False, max_length=254, strip=True)
+    after = forms.CharField(required=False, max_length=64)
+    before = forms.CharField(required=False, max_length=64)
+
+    def value(self, name: str):
+        """The field's cleaned value, or its empty value when it did not parse."""
+        return self.cleaned_data.get(name) or None
+
+    @property
+    def tab(self) -> str:
+        """The status tab ("" for All)."""
+        return self.value("status") or ""
+
+    @property
+    def is_filtered(self) -> bool:
+        """Search or a filter narrows the list."""
+        return any(self.value(name) for name in self.filters)
+
+    def cursor(self, rows: NewestFirstQuerySet, name: str) -> Cursor | None:
+        """The position named by ``after`` or ``before`` (a public id among ``rows``, this
+        org's and mode's, so no database key appears in a URL); an unknown id starts from the
+        newest."""
+        public_id = self.value(name)
+        return rows.cursor_at(public_id) if public_id else None
+
+    def query(self, *, drop=(), **changes) -> str:
+        """This view's query string without ``drop`` and with ``changes`` (None removes)."""
+        params = QueryDict(mutable=True)
+        for name in ("status", *self.filters, *self.kept, "after", "before"):
+            value = changes.get(name, self.data.get(name)) if name not in drop else None
+            if name in self.kept and str(value) == self.kept[name]:
+                value = None  # the default needs no parameter
+            if value:
+                params[name] = value
+        return params.urlencode()
+
+
+class OrderListForm(ListForm):
+    """Orders are revenue first: the list opens on the paid ones (Shopify's orders, pretix's
+    paid filter); ``status=unpaid`` shows the carts not paid yet, ``status=all`` both."""
+
+    ALL = "all"
+    status = forms.ChoiceField(
+        required=False,
+        choices=[(PaymentStatus.PAID, "Paid"), (PaymentStatus.UNPAID, "Unpaid"), ("all", "All")],
+    )
+
+    def __init__(self, data: QueryDict):
+        super().__init__(data)
+        self.is_valid()
+
+    @property
+    def tab(self) -> str:
+        return self.value("status") or PaymentStatus.PAID
+
+    def filter(self, orders: OrderQuerySet) -> OrderQuerySet:
+        """``orders`` narrowed by the search (not the tab)."""
+        return orders.search(q) if (q := self.value("q")) else orders
+
+
+class SessionListForm(ListForm):
+    filters = FILTERS
+    kept = {"period": str(DEFAULT_PERIOD)}
     status = forms.ChoiceField(required=False, choices=[("", "All"), *SessionStatus.choices])
     q = forms.CharField(required=False, max_length=254, strip=True, label="Search")
     link = forms.ChoiceField(required=False, label="Payment link")
@@ -58,8 +137,6 @@ class SessionListForm(forms.Form):
         empty_value=None,
         label="Period",
     )
-    after = forms.CharField(required=False, max_length=64)
-    before = forms.CharField(required=False, max_length=64)
 
     def __init__(self, data: QueryDict, *, payment_links):
         super().__init__(data)
@@ -73,15 +150,6 @@ class SessionListForm(forms.Form):
         self.fields["to"] = forms.DateField(required=False, label="Created to")
         self.is_valid()
 
-    def value(self, name: str):
-        """The field's cleaned value, or its empty value when it did not parse."""
-        return self.cleaned_data.get(name) or None
-
-    @property
-    def tab(self) -> str:
-        """The status tab ("" for All)."""
-        return self.value("status") or ""
-
     @property
     def period_days(self) -> int:
         """The insights' period in days (the last ``period_days`` UTC days, today included)."""
@@ -91,11 +159,6 @@ class SessionListForm(forms.Form):
     def period_in_url(self) -> int | None:
         """The period to carry in the filter form's submissions (None for the default)."""
         return None if self.period_days == DEFAULT_PERIOD else self.period_days
-
-    @property
-    def is_filtered(self) -> bool:
-        """Search or a filter narrows the list: tab counts are then counted on it."""
-        return any(self.value(name) for name in FILTERS)
 
     @property
     def rollup_filter(self) -> bool:
@@ -140,21 +203,51 @@ class SessionListForm(forms.Form):
             datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None,
         )
 
-    def cursor(self, sessions: CheckoutSessionQuerySet, name: str) -> Cursor | None:
-        """The position named by ``after`` or ``before`` (a session id of this org and mode,
-        so no database key appears in a URL); an unknown id starts from the newest."""
-        if not (public_id := self.value(name)):
-            return None
-        row = sessions.filter(public_id=public_id).values_list("created_at", "pk").first()
-        return Cursor(*row) if row else None
 
-    def query(self, *, drop=(), **changes) -> str:
-        """This view's query string without ``drop`` and with ``changes`` (None removes)."""
-        params = QueryDict(mutable=True)
-        for name in ("status", *FILTERS, "period", "after", "before"):
-            value = changes.get(name, self.data.get(name)) if name not in drop else None
-            if name == "period" and value in (DEFAULT_PERIOD, str(DEFAULT_PERIOD)):
-                value = None  # the default needs no parameter
-            if value:
-                params[name] = value
-        return params.urlencode()
+# --- A session's actions ----------------------------------------------------------------------
+
+# What Extend expiry offers: a quarter of an hour up to a day, each within what the service (and
+# the API's PATCH) accepts in one extension.
+EXTEND_EXPIRY_CHOICES = [
+    (minutes, label)
+    for minutes, label in [
+        (15, "15 minutes"),
+        (30, "30 minutes"),
+        (60, "1 hour"),
+        (120, "2 hours"),
+        (1440, "24 hours"),
+    ]
+    if MIN_EXTEND_EXPIRY_MINUTES <= minutes <= MAX_EXTEND_EXPIRY_MINUTES
+]
+DEFAULT_EXTEND_EXPIRY_MINUTES = 30
+
+
+class ExtendExpiryForm(forms.Form):
+    minutes = forms.TypedChoiceField(
+        label="Extend by",
+        choices=EXTEND_EXPIRY_CHOICES,
+        coerce=int,
+        initial=DEFAULT_EXTEND_EXPIRY_MINUTES,
+        error_messages={
+            "required": "Extend by: choose how much longer the session stays open.",
+            "invalid_choice": "Extend by: choose one of the listed durations "
+            f"({EXTEND_EXPIRY_CHOICES[0][1]} to {EXTEND_EXPIRY_CHOICES[-1][1]}).",
+        },
+    )
+
+
+class RecoverSaleForm(forms.Form):
+    """How the fresh checkout link reaches the customer: our email, or the merchant's own
+    (a prefilled ``mailto:``)."""
+
+    send = forms.ChoiceField(
+        choices=[("email", "Email it"), ("mailto", "Write it yourself")],
+        error_messages={
+            "required": "Choose how to send the new checkout link: by email or yourself.",
+            "invalid_choice": "Choose how to send the new checkout link: by email or yourself.",
+        },
+    )
+
+    @property
+    def send_email(self) -> bool:
+        return self.cleaned_data["send"] == "email"

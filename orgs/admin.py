@@ -2,14 +2,35 @@
 
 from django.contrib import admin
 
-from orgs.models import ApiKey, CallbackSecret, Membership, Mode, Organization
+from orgs.models import (
+    ApiKey,
+    AuditEntry,
+    CallbackSecret,
+    Invitation,
+    Membership,
+    Mode,
+    Organization,
+)
 from orgs.services import callback_secret_for, revoke_api_key, save_organization
+from orgs.team import add_member
 
 
 class MembershipInline(admin.TabularInline):
+    """The org's team, read-only: roles and removals go through the dashboard's Team page,
+    which keeps an owner (orgs.team); members are added on the Membership page."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = readonly_fields = ["user", "role", "created_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Organization)
@@ -31,7 +52,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         return self._callback_secret(org, Mode.LIVE)
 
     def save_model(self, request, obj: Organization, form, change) -> None:
-        save_organization(org=obj)
+        save_organization(org=obj, user=request.user)
 
     def _callback_secret(self, org: Organization, mode: str) -> str:
         if org.pk is None:
@@ -59,10 +80,45 @@ class CallbackSecretAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Operators add members (the first owner of a new org); roles and removals are the
+    owners' to change on the dashboard's Team page, where the last owner is kept."""
+
     list_display = ["user", "org", "role", "created_at"]
     list_filter = ["role", "org"]
     search_fields = ["user__username", "user__email", "org__name", "org__slug"]
     autocomplete_fields = ["user", "org"]
+    list_select_related = ["user", "org"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return ["user", "org", "role", "created_at"] if obj else ["created_at"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj: Membership, form, change) -> None:
+        if not change:
+            saved = add_member(org=obj.org, user=obj.user, role=obj.role, by=request.user)
+            obj.pk, obj.created_at = saved.pk, saved.created_at
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations as owners sent them (orgs.team): read-only; owners revoke on Team."""
+
+    list_display = ["email", "org", "role", "invited_by", "created_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", "org"]
+    search_fields = ["email", "org__name", "org__slug"]
+    list_select_related = ["org", "invited_by"]
+    exclude = ["nonce"]  # signs the link: never shown
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(ApiKey)
@@ -90,4 +146,24 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):
         for api_key in queryset:
-            revoke_api_key(api_key=api_key)
+            revoke_api_key(api_key=api_key, user=request.user)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only: entries are written by the services, never by hand."""
+
+    list_display = ["created_at", "org", "mode", "actor", "action", "target"]
+    list_filter = ["action", "mode"]
+    search_fields = ["org__slug", "actor", "target"]
+    list_select_related = ["org"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

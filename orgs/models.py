@@ -22,6 +22,10 @@ from orgs.text import validate_no_control_characters
 
 # Bounds of one line item, for payment links here and every checkout (checkout.services).
 MAX_QUANTITY = 10_000
+# SPEC "Checkout sessions": a fraud flag on sessions whose failed attempts reach the org's
+# threshold (default 3); 1–100 (a session can fail at most a few dozen times in practice).
+DEFAULT_FRAUD_FLAG_THRESHOLD = 3
+MAX_FRAUD_FLAG_THRESHOLD = 100
 MAX_UNIT_PRICE = 10**10  # minor units; keeps any total far inside a 64-bit integer
 
 
@@ -61,21 +65,34 @@ class Organization(RequiredFields):
     terms_url = models.URLField(max_length=2000, blank=True)
     privacy_url = models.URLField(max_length=2000, blank=True)
     support_email = models.EmailField(blank=True, validators=[validate_deliverable_email])
+    fraud_flag_threshold = models.PositiveSmallIntegerField(
+        default=DEFAULT_FRAUD_FLAG_THRESHOLD,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_FRAUD_FLAG_THRESHOLD)],
+        help_text="Sessions with this many failed payment attempts are flagged as possible fraud.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
         # Plain unique indexes (unique=True would add an unused LIKE index on PostgreSQL).
-        constraints = [models.UniqueConstraint(fields=["slug"], name="org_unique_slug")]
+        constraints = [
+            models.UniqueConstraint(fields=["slug"], name="org_unique_slug"),
+            models.CheckConstraint(
+                condition=Q(fraud_flag_threshold__gte=1)
+                & Q(fraud_flag_threshold__lte=MAX_FRAUD_FLAG_THRESHOLD),
+                name="org_fraud_flag_threshold_1_100",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
 
 class Membership(models.Model):
+    # The SPEC's two roles: owners manage keys, secrets, settings and the team; members see
+    # everything. (An unused "admin" role was folded into member: migration 0099.)
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
-        ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
@@ -87,11 +104,18 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["org", "user"], name="membership_unique_org_user")
+            models.UniqueConstraint(fields=["org", "user"], name="membership_unique_org_user"),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "member"]), name="membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.org} ({self.role})"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.Role.OWNER
 
 
 def new_payment_link_id() -> str:
@@ -220,7 +244,8 @@ class ApiKey(models.Model):
         Organization, on_delete=models.CASCADE, related_name="api_keys", db_index=False
     )
     mode = models.CharField(max_length=4, choices=Mode.choices)
-    name = models.CharField(max_length=100, blank=True)
+    # A label shown in lists and the audit log: one line, no control characters.
+    name = models.CharField(max_length=100, blank=True, validators=[validate_no_control_characters])
     key_hash = models.CharField(max_length=64, editable=False)
     # Enough to recognise the key in a list ("sk_test_Ab3d…wxyz"), never enough to use it.
     prefix = models.CharField(max_length=16, editable=False)
@@ -248,3 +273,156 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def for_org(self, org: Organization) -> "AuditEntryQuerySet":
+        return self.filter(org=org)
+
+    def newest_first(self) -> "AuditEntryQuerySet":
+        return self.order_by("-created_at", "-id")
+
+
+class AuditEntry(models.Model):
+    """One change to an org's settings, links, keys, secrets or team (``orgs.audit.record``)."""
+
+    class Action(models.TextChoices):
+        SETTINGS_UPDATED = "settings.updated", "Checkout settings changed"
+        SECRET_REVEALED = "callback_secret.revealed", "Callback secret revealed"
+        SECRET_ROTATED = "callback_secret.rotated", "Callback secret rotated"
+        TEST_CALLBACK_SENT = "callback.test_sent", "Test callback sent"
+        CALLBACK_REDELIVERED = "callback.redelivered", "Callback redelivered"
+        LINK_CREATED = "payment_link.created", "Payment link created"
+        LINK_UPDATED = "payment_link.updated", "Payment link changed"
+        LINK_DEACTIVATED = "payment_link.deactivated", "Payment link deactivated"
+        LINK_REACTIVATED = "payment_link.reactivated", "Payment link reactivated"
+        API_KEY_CREATED = "api_key.created", "API key created"
+        API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+        MEMBER_INVITED = "team.invited", "Member invited"
+        MEMBER_JOINED = "team.joined", "Member joined"
+        ROLE_CHANGED = "team.role_changed", "Role changed"
+        MEMBER_REMOVED = "team.removed", "Member removed"
+        INVITATION_REVOKED = "team.invitation_revoked", "Invitation revoked"
+        CUSTOMER_ERASED = "customer.erased", "Customer data erased"
+
+    # Indexed by auditentry_org_created, which starts with the org.
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="audit_entries", db_index=False
+    )
+    mode = models.CharField(max_length=4, choices=Mode.choices, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The actor's name when it acted: the entry keeps it after the user is deleted.
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=40, choices=Action.choices)
+    target = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(
+                "org",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="auditentry_org_created",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor}"
+
+
+def invitation_max_age() -> timedelta:
+    """How long an invitation link works (``INVITATION_MAX_AGE_DAYS``)."""
+    return timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+
+
+def new_invitation_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open(self) -> "InvitationQuerySet":
+        """Neither accepted nor revoked (it may still have expired: see ``pending``)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+    def pending(self, now: datetime, max_age: timedelta) -> "InvitationQuerySet":
+        """Open and still within ``max_age`` of being sent: the link works."""
+        return self.open().filter(created_at__gt=now - max_age)
+
+
+class Invitation(models.Model):
+    """An owner's invitation of an email address to join an org with a role (``orgs.team``).
+
+    The emailed link signs the row's id with its nonce; it works once (``accepted_at``), until
+    revoked (``revoked_at``) and for ``INVITATION_MAX_AGE_DAYS``.
+    """
+
+    # Indexed by invitation_one_open_per_email and invitation_org_created, both org first.
+    org = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations", db_index=False
+    )
+    email = models.EmailField(help_text="Canonical (orgs.emails.canonical_email).")
+    role = models.CharField(
+        max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Signed into the link with the id: a link names exactly one invitation row.
+    nonce = models.CharField(max_length=32, default=new_invitation_nonce, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_error = models.CharField(max_length=300, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index("org", models.F("created_at").desc(), name="invitation_org_created")
+        ]
+        constraints = [
+            # Inviting an address again replaces its open invitation (orgs.team.invite_member).
+            models.UniqueConstraint(
+                fields=["org", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "member"]), name="invitation_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.org} ({self.role})"
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.created_at + invitation_max_age()
+
+
+class PasswordResetRequest(models.Model):
+    """One password reset request, by address and client IP: the reset limits' count (the
+    address as a hash of its canonical form; the view that counts is
+    ``dashboard.password_reset_limits``). Pruned after a day."""
+
+    address_key = models.CharField(max_length=64)
+    ip_key = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["address_key", "created_at"], name="reset_request_address"),
+            models.Index(fields=["ip_key", "created_at"], name="reset_request_ip"),
+            models.Index(fields=["created_at"], name="reset_request_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address_key[:12]}… from {self.ip_key or '?'}"

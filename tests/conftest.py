@@ -4,14 +4,17 @@ reason shown, when the suite runs on SQLite."""
 import pytest
 from django.conf import settings
 
+from orgs.models import Membership
 from tests.factories import MembershipFactory, OrganizationFactory
+from tests.processes import WorkerProcesses
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
 def pytest_collection_modifyitems(config, items):
     skip_postgres = pytest.mark.skip(
-        reason="needs PostgreSQL (row locks / real concurrency); set DATABASE_URL=postgres://…"
+        reason="needs PostgreSQL (row locks / real concurrency / processes sharing the test "
+        "database); set DATABASE_URL=postgres://…"
     )
     skip_embedded = pytest.mark.skip(
         reason="runs `make run` on SQLite whatever DATABASE_URL says: once, in the SQLite pass"
@@ -30,4 +33,19 @@ def org(db):
 
 @pytest.fixture
 def member(org):
-    return MembershipFactory(org=org).user
+    """A user of ``org`` with the member role: sees everything, manages nothing."""
+    return MembershipFactory(org=org, role=Membership.Role.MEMBER).user
+
+
+@pytest.fixture
+def owner(org):
+    """A user of ``org`` with the owner role: manages keys, secrets, settings and the team."""
+    return MembershipFactory(org=org, role=Membership.Role.OWNER).user
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    """Starts real ``db_worker`` processes on the test database (tests.processes: PostgreSQL
+    only); each is killed at the end of the test."""
+    with WorkerProcesses(tmp_path) as workers:
+        yield workers.start

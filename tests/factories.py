@@ -11,6 +11,7 @@ from django.utils import timezone
 from checkout.actors import Actor
 from checkout.choices import PaymentStatus, SessionSource
 from checkout.services import LineItem, create_checkout_session
+from checkout.timeline import record_event
 from orgs.models import Membership, Mode, Organization, PaymentLink
 from orgs.services import callback_secret_for
 
@@ -127,3 +128,9 @@ def card_form_data(number: str = "4242 4242 4242 4242", **overrides) -> dict[str
 def signing_secret(org: Organization, mode: str = Mode.TEST) -> str:
     """The org's current callback secret for ``mode`` (what a merchant's handler verifies with)."""
     return callback_secret_for(org=org, mode=mode).secret
+
+
+def timeline_event(session, kind: str, *, actor: Actor | None = None, **data):
+    """An event on ``session``'s timeline, written as the services write them (its signal
+    included), for histories no test needs to replay step by step (callbacks, many attempts)."""
+    return record_event(session=session, kind=kind, actor=actor or Actor.system(), data=data)

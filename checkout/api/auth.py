@@ -3,6 +3,7 @@
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
+from checkout.api.throttling import enforce_rate_limit
 from orgs.models import ApiKey
 from orgs.services import authenticate_api_key
 
@@ -20,7 +21,11 @@ class ApiKeyAuth(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
-        """The usable key for ``token``, or None (→ 401)."""
+        """The usable key for ``token``, or None (→ 401); past the key's request limit the
+        API's 429 (``checkout.api.throttling``)."""
         if not token.startswith(KEY_PREFIXES) or len(token) > MAX_KEY_LENGTH:
             return None
-        return authenticate_api_key(token)
+        api_key = authenticate_api_key(token)
+        if api_key is not None:
+            enforce_rate_limit(api_key)
+        return api_key

@@ -7,7 +7,9 @@ the portal, the dashboard).
     {% money order.amount_total order.currency %}                      $75.00
     {{ order.payment_method_brand|payment_method:order.payment_method_last4 }}   Visa •••• 4242
     {{ session.status|status_badge }}           <span class="badge badge--failed">Failed</span>
+    {{ order.payment_status|payment_status_badge }}   <span class="badge badge--paid">Paid</span>
     {{ event|event_label }}                     Payment failed (insufficient_funds)
+                                                Payment blocked (too many declines on this session)
     {{ event|decline_explanation }}             insufficient_funds — the card has too little
                                                 money; the customer can try another card
 """
@@ -16,8 +18,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from checkout.choices import EventKind, SessionStatus
-from checkout.declines import decline_reason, explain_decline
+from checkout.choices import EventKind, PaymentStatus, SessionStatus
+from checkout.declines import block_reason, decline_reason, explain_block, explain_decline
 from checkout.money import format_money
 from checkout.request_context import customer_locale
 
@@ -64,9 +66,21 @@ def status_badge(status: str) -> SafeString:
 
 
 @register.filter
+def payment_status_badge(status: str) -> SafeString:
+    """An order's PaymentStatus value as a small badge:
+    ``<span class="badge badge--paid">Paid</span>``."""
+    try:
+        status = PaymentStatus(status)
+    except ValueError:
+        return format_html('<span class="badge">{}</span>', status)
+    return format_html('<span class="badge badge--{}">{}</span>', status.value, status.label)
+
+
+@register.filter
 def event_label(event) -> str:
-    """A timeline event (or its kind) in words; a failed payment names its decline code:
-    ``Payment failed (insufficient_funds)``."""
+    """A timeline event (or its kind) in words; a failed payment names its decline code,
+    a blocked one its limit: ``Payment failed (insufficient_funds)``, ``Payment blocked (too
+    many declines on this session)``."""
     kind = getattr(event, "kind", event)
     try:
         kind = EventKind(kind)
@@ -75,6 +89,8 @@ def event_label(event) -> str:
     data = getattr(event, "data", None) or {}
     if kind == EventKind.PAYMENT_FAILED and (code := data.get("decline_code") or data.get("code")):
         return f"{kind.label} ({code})"
+    if kind == EventKind.PAYMENT_BLOCKED and (limit := data.get("limit")):
+        return f"{kind.label} ({block_reason(limit)})"
     return kind.label
 
 
@@ -83,13 +99,16 @@ def decline_explanation(value) -> str:
     """Why a payment failed, in plain words, with what to do next (``checkout.declines``).
 
     ``value`` is a timeline event (a failed payment: its ``decline_code`` or ``code``; a
-    processor error: ``processing_error``; any other event: empty), an event's data, or a
+    processor error: ``processing_error``; a blocked payment: its limit; any other event:
+    empty), an event's data, or a
     code. Plain text: the template escapes it like any other value.
     """
     kind = getattr(value, "kind", None)
     if kind is not None:
         if kind == EventKind.PAYMENT_ERROR:
             return str(explain_decline("processing_error"))
+        if kind == EventKind.PAYMENT_BLOCKED:
+            return str(explain_block((value.data or {}).get("limit")))
         if kind != EventKind.PAYMENT_FAILED:
             return ""
         value = value.data

@@ -1,18 +1,26 @@
 """The dashboard's display vocabulary, beside checkout_display's money and status badges:
-relative times with the exact time on hover, and what a session sells in a few words.
+relative times with the exact time on hover, what a session sells in a few words, countries by
+name and browsers from their User-Agent.
 
 ``{% load dashboard_display %}``, then::
 
     {% relative_time session.expires_at now %}
         <time datetime="…" title="24 Nov 2026, 03:12:09 UTC">in 12 min</time>
     {{ session|product_name }}                   Espresso beans, 1 kg   /   Mug + 2 more
+    {{ session.customer_country|country_name }}  United States
+    {{ session.user_agent|browser_and_os }}      Chrome 126 on Mac OS X 14.5
 """
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
+from babel import Locale
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from ua_parser import parse as parse_user_agent
+
+from checkout.request_context import USER_AGENT_MAX_LENGTH
 
 register = template.Library()
 
@@ -62,3 +70,36 @@ def product_name(session) -> str:
         return ""
     more = f" + {len(items) - 1} more" if len(items) > 1 else ""
     return f"{items[0].name}{more}"
+
+
+@lru_cache(maxsize=1)
+def _territory_names() -> dict[str, str]:
+    return dict(Locale.parse("en").territories)
+
+
+@register.filter
+def country_name(code: str) -> str:
+    """An ISO 3166-1 code as its English name (CLDR): ``US`` → ``United States``; an unknown
+    code as given."""
+    code = str(code or "").upper()
+    return _territory_names().get(code, code) if code.isalpha() else code
+
+
+def _version(part, *, minor: bool) -> str:
+    numbers = [part.major, part.minor] if minor and part.minor else [part.major]
+    return f"{part.family} {'.'.join(numbers)}" if part.major else part.family
+
+
+@lru_cache(maxsize=512)
+def browser_and_os(user_agent: str) -> str:
+    """The browser and operating system a User-Agent names (``Chrome 126 on Mac OS X 14.5``),
+    from ua-parser's maintained rules; "" when it names neither."""
+    result = parse_user_agent(str(user_agent or "")[:USER_AGENT_MAX_LENGTH])
+    browser = _version(result.user_agent, minor=False) if result.user_agent else ""
+    system = _version(result.os, minor=True) if result.os else ""
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system
+
+
+register.filter("browser_and_os", browser_and_os)

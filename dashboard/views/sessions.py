@@ -1,13 +1,10 @@
-"""Sales → Checkout sessions: the live list (tabs with counts, search, filters, pages), its poll,
-its CSV export, and a session's page."""
+"""Sales → Checkout sessions: the live list (tabs with counts, search, filters, pages), its poll
+and its CSV export. A session's own page is ``session_detail``."""
 
 from datetime import UTC, datetime, timedelta
 
-from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
-from django.urls import reverse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 
 from checkout.choices import SessionStatus
 from checkout.models import MAX_EXPIRES_IN_MINUTES, CheckoutSession
@@ -22,13 +19,11 @@ from dashboard.access import dashboard_view
 from dashboard.csv_export import session_csv_lines
 from dashboard.forms import FILTERS, SessionListForm
 from dashboard.insights import session_insights
+from dashboard.views.partials import org_url, render_page_or_partial, wants_whole_page
 from orgs.models import PaymentLink
 
 PAGE = "dashboard/sessions.html"
 PAGE_SIZE = 25
-# The SPEC's default fraud threshold (an org setting, with Checkout settings, will override it):
-# a session is flagged once this many payment attempts have failed.
-FRAUD_FLAG_FAILED_ATTEMPTS = 3
 TABS = [("", "All"), *SessionStatus.choices]
 
 
@@ -75,14 +70,14 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         after=form.cursor(everything, "after"),
         before=form.cursor(everything, "before"),
     )
-    url = _url("dashboard:sessions", request)
+    url = org_url("dashboard:sessions", request)
     first_page = form.query(drop=("after", "before"))
     return {
         "section": "sessions",
         "form": form,
         "now": now,
         "page": page,
-        "fraud_threshold": FRAUD_FLAG_FAILED_ATTEMPTS,
+        "fraud_threshold": request.org.fraud_flag_threshold,
         "takes_payments": processor_for_mode(request.mode) is not None,
         "tabs": [
             {
@@ -104,16 +99,12 @@ def _list_context(request, form: SessionListForm, now: datetime) -> dict:
         and f"{url}?{form.query(after=page.rows[-1].public_id, before=None)}",
         # Only the first page polls: new sessions appear at its top.
         "poll_url": not page.has_newer
-        and f"{_url('dashboard:sessions_poll', request)}?"
+        and f"{org_url('dashboard:sessions_poll', request)}?"
         + "&".join(
             filter(None, [first_page, f"since={_micros(now)}", f"v={unfinished.change_marker}"])
         ),
-        "export_url": f"{_url('dashboard:sessions_export', request)}?{first_page}",
+        "export_url": f"{org_url('dashboard:sessions_export', request)}?{first_page}",
     }
-
-
-def _url(name: str, request) -> str:
-    return reverse(name, kwargs={"org_slug": request.org.slug, "mode": request.mode})
 
 
 def _micros(moment: datetime) -> int:
@@ -122,9 +113,7 @@ def _micros(moment: datetime) -> int:
 
 def _render_list(request, form: SessionListForm, now: datetime, *, insights=False) -> HttpResponse:
     context = _list_context(request, form, now)
-    # Back after an HTMX navigation may ask for the page with HX-Request set: it needs it whole.
-    partial = request.htmx and not request.htmx.history_restore_request
-    if insights and not partial:
+    if insights and wants_whole_page(request):
         context["insights"] = session_insights(
             request.org,
             request.mode,
@@ -133,9 +122,7 @@ def _render_list(request, form: SessionListForm, now: datetime, *, insights=Fals
             unfinished=context["unfinished"],
             list_url=context["list_url"],
         )
-    response = render(request, f"{PAGE}#results" if partial else PAGE, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page_or_partial(request, PAGE, "results", context)
 
 
 @dashboard_view
@@ -178,25 +165,3 @@ def session_export(request):
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-@dashboard_view(switch_to="dashboard:sessions")
-def session_detail(request, session_id: str):
-    """A session's page (for now its id, status, customer and timeline; part 1 grows it)."""
-    now = timezone.now()
-    session = (
-        CheckoutSession.objects.for_org(request.org, request.mode)
-        .with_status(now)
-        .select_related("order", "payment_link")
-        .filter(public_id=session_id)
-        .first()
-    )
-    if session is None:
-        raise Http404("No such checkout session.")
-    context = {
-        "section": "sessions",
-        "session": session,
-        "events": list(session.events.all()),
-        "now": now,
-    }
-    return render(request, "dashboard/session_detail.html", context)

@@ -22,6 +22,7 @@ class CallbackReceiver:
     delays: list[float] = field(default_factory=list)
     received: list[ReceivedCallback] = field(default_factory=list)
     url: str = ""
+    body: bytes = b"ok"  # what every answer carries
 
     def __enter__(self) -> "CallbackReceiver":
         receiver = self
@@ -37,9 +38,9 @@ class CallbackReceiver:
                     receiver.stopped.wait(receiver.delays.pop(0))
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Length", "2")
+                    self.send_header("Content-Length", str(len(receiver.body)))
                     self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.wfile.write(receiver.body)
                 except OSError:  # the sender hung up (or was killed) while we waited
                     pass
 

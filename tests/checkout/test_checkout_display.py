@@ -90,6 +90,18 @@ def test_status_badge_of_an_unknown_value_is_escaped_and_plain():
     assert html == '<span class="badge">&lt;b&gt;odd&lt;/b&gt;</span>'
 
 
+@pytest.mark.parametrize(
+    ("status", "badge"),
+    [
+        ("paid", '<span class="badge badge--paid">Paid</span>'),
+        ("unpaid", '<span class="badge badge--unpaid">Unpaid</span>'),
+        ("<b>odd</b>", '<span class="badge">&lt;b&gt;odd&lt;/b&gt;</span>'),
+    ],
+)
+def test_payment_status_badge_names_an_orders_payment_status(status, badge):
+    assert render("{{ status|payment_status_badge }}", status=status) == badge
+
+
 def test_event_label_is_the_kinds_label():
     event = TimelineEvent(kind=EventKind.RECEIPT_SENT, data={"to": "ann@example.com"})
 

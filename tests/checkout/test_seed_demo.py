@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from checkout.models import CheckoutSession, Order, TimelineEvent
 from orgs.models import Mode, Organization, PaymentLink
+from tests.logins import login_request
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def test_every_status_is_present_with_a_few_hundred_sessions():
 
 def test_demo_user_can_log_in_and_belongs_to_acme():
     seed()
-    user = authenticate(username="demo", password="demo")
+    user = authenticate(login_request(), username="demo", password="demo")
     assert user is not None
     assert user.memberships.get().org.slug == "acme"
 

@@ -1,18 +1,13 @@
 """At least once: a task whose worker died is run again (checkout.task_recovery), and running
 it again never repeats what it had done (a callback, a receipt, an expiry)."""
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -27,8 +22,8 @@ from checkout.services import pay_checkout_session, save_customer_details
 from checkout.task_recovery import requeue_lost_deliveries, requeue_stale_tasks
 from tests.checkout.callback_receiver import CallbackReceiver
 from tests.factories import make_session
+from tests.processes import started, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 VISA = CardDetails(number="4242424242424242", exp_month=12, exp_year=2099, cvc="123")
 DELIVER = "checkout.callbacks.deliver_callback"
@@ -69,68 +64,6 @@ def delivery_events(session):
 
 
 # --- A real worker process, killed -----------------------------------------------------------
-
-
-def database_url() -> str:
-    """The test database, for a worker process started by the test."""
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def start_worker(tmp_path):
-    """Starts ``manage.py db_worker`` processes on the test database; kills them at the end."""
-    workers: list[subprocess.Popen] = []
-
-    def start(*options: str, **env: str) -> subprocess.Popen:
-        log_path = tmp_path / f"worker-{len(workers)}.log"
-        log = open(log_path, "w")  # noqa: SIM115 - the worker writes to it
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "db_worker",
-                "--no-reload",
-                "--no-startup-delay",
-                "--interval=0.1",
-                "--skip-checks",  # a 2 s threshold is short on purpose: no warning about it
-                *options,
-            ],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "DATABASE_URL": database_url(),
-                "TASKS_BACKEND": "database",
-                "CALLBACK_ALLOW_PRIVATE": "true",
-                **env,
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        worker.log_path = log_path
-        workers.append(worker)
-        return worker
-
-    yield start
-    for worker in workers:
-        if worker.poll() is None:
-            worker.kill()
-        worker.wait(timeout=10)
-
-
-def wait_for(condition, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Waited {timeout:g} s for {what}.")
-        time.sleep(0.05)
-
-
-def started(worker: subprocess.Popen) -> bool:
-    """Whether the worker is past its startup (and its first recovery), at its task loop."""
-    return "Starting worker" in worker.log_path.read_text()
 
 
 @pytest.mark.postgres

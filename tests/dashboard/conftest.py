@@ -5,8 +5,9 @@ import pytest
 from tests.factories import make_session
 
 
-def dashboard_urls(slug: str, session_id: str) -> list[str]:
-    """Every GET page of the dashboard so far, in test mode and live."""
+def dashboard_urls(slug: str, session_id: str, order_id: str) -> list[str]:
+    """Every GET page of the dashboard so far, in test mode and live (a session's and an
+    order's page in test mode, where they exist)."""
     urls = []
     for mode in ("test/", ""):
         base = f"/dashboard/{slug}/{mode}"
@@ -22,6 +23,7 @@ def dashboard_urls(slug: str, session_id: str) -> list[str]:
             f"{base}team/",
         ]
     urls.append(f"/dashboard/{slug}/test/sessions/{session_id}")
+    urls.append(f"/dashboard/{slug}/test/orders/{order_id}")
     return urls
 
 

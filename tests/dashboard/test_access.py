@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_anonymous_visitor_is_sent_to_log_in_from_every_page(client, org, test_session):
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/accounts/login/?next="), url
@@ -17,7 +17,7 @@ def test_anonymous_visitor_is_sent_to_log_in_from_every_page(client, org, test_s
 
 def test_member_of_another_org_gets_404_on_every_page(client, org, test_session):
     client.force_login(MembershipFactory(org=OrganizationFactory(slug="rival")).user)
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         assert client.get(url).status_code == 404, url
 
 
@@ -28,7 +28,7 @@ def test_unknown_org_slug_is_404(client, member):
 
 def test_member_opens_every_page(client, org, member, test_session):
     client.force_login(member)
-    for url in dashboard_urls(org.slug, test_session.public_id):
+    for url in dashboard_urls(org.slug, test_session.public_id, test_session.order.public_id):
         response = client.get(url, follow=True)
         assert response.status_code == 200, url
 
@@ -42,6 +42,12 @@ def test_session_of_another_org_is_404_even_for_a_member(client, org, member):
 def test_test_session_is_404_in_live_mode(client, org, member, test_session):
     client.force_login(member)
     assert client.get(f"/dashboard/{org.slug}/sessions/{test_session.public_id}").status_code == 404
+
+
+@pytest.mark.parametrize("session_id", ["cs_test_%00", "%00", "cs_test_" + "a" * 300, "cs_test_é"])
+def test_junk_session_id_is_404_never_500(client, org, member, session_id):
+    client.force_login(member)
+    assert client.get(f"/dashboard/{org.slug}/test/sessions/{session_id}").status_code == 404
 
 
 def test_dashboard_sends_a_member_to_their_first_orgs_test_sessions(client, member):
@@ -120,3 +126,30 @@ def test_member_of_several_orgs_switches_between_them(client, org, member):
     assert 'class="org-switcher"' in response.text
     assert 'href="/dashboard/zeta/test/sessions/"' in response.text
     assert client.get("/dashboard/zeta/test/sessions/").status_code == 200
+
+
+def test_owner_only_page_is_403_for_a_member_and_runs_for_an_owner(rf, org, member, owner):
+    from django.http import HttpResponse
+    from django.urls import resolve
+
+    from dashboard.access import dashboard_view
+
+    ran = []
+
+    @dashboard_view(owner_only=True)
+    def manage(request):
+        ran.append(request.user)
+        return HttpResponse("managed")
+
+    path = f"/dashboard/{org.slug}/test/sessions/"
+    request = rf.get(path)
+    request.resolver_match = resolve(path)
+    request.user = member
+    response = manage(request, org_slug=org.slug, mode="test")
+    assert response.status_code == 403
+    assert b"Only owners can do this" in response.content
+    assert ran == []
+
+    request.user = owner
+    response = manage(request, org_slug=org.slug, mode="test")
+    assert (response.status_code, ran) == (200, [owner])

@@ -9,7 +9,8 @@ loop, a thread runs each periodic job when it is due (with ``--batch``: each onc
   tasks whose worker died are run again;
 - ``advance the session count rollup`` (``checkout.rollup``) every ``ROLLUP_INTERVAL_SECONDS``;
 - purging expired ``Idempotency-Key`` records (``checkout.api.idempotency``) and pruning old
-  task results and ended callback deliveries (``checkout.upkeep``) every
+  task results, ended callback deliveries and the abuse limits' day-old counts, and dropping
+  sessions' IP addresses and user agents past their retention (``checkout.upkeep``) every
   ``UPKEEP_INTERVAL_SECONDS``.
 
 Several workers may run the same jobs: each job is safe to run concurrently.
@@ -31,7 +32,12 @@ from django_tasks_db.management.commands import db_worker
 from checkout.api.idempotency import purge_expired_keys
 from checkout.rollup import advance_rollup
 from checkout.task_recovery import recover_lost_work, recovery_interval
-from checkout.upkeep import prune_finished_deliveries, prune_task_results
+from checkout.upkeep import (
+    drop_old_customer_context,
+    prune_finished_deliveries,
+    prune_limit_records,
+    prune_task_results,
+)
 
 logger = logging.getLogger("checkout.worker")
 
@@ -62,6 +68,14 @@ def periodic_jobs(backend_name: str) -> list[PeriodicJob]:
             "prune ended callback deliveries",
             settings.UPKEEP_INTERVAL_SECONDS,
             prune_finished_deliveries,
+        ),
+        PeriodicJob(
+            "prune the abuse limits' counts", settings.UPKEEP_INTERVAL_SECONDS, prune_limit_records
+        ),
+        PeriodicJob(
+            "drop old IP addresses and user agents",
+            settings.UPKEEP_INTERVAL_SECONDS,
+            drop_old_customer_context,
         ),
     ]
 

@@ -165,8 +165,8 @@ def test_starting_after_a_session_of_another_org_is_400(api, other_org_api):
 def test_list_takes_a_fixed_number_of_queries(api, org, limit, django_assert_max_num_queries):
     sessions = _sessions_created_minutes_apart(org, 12)
 
-    # key lookup, last-used update, cursor, sessions, their items
-    with django_assert_max_num_queries(5):
+    # key lookup, last-used update, the key's request count, cursor, sessions, their items
+    with django_assert_max_num_queries(6):
         response = api.get(
             "/v0/checkout/sessions", {"limit": limit, "startingAfter": sessions[-1].public_id}
         )

@@ -53,7 +53,7 @@ def drop_statistics(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('checkout', '0010_payment_failed_event_index'),
+        ('checkout', '0015_customer_erasure'),
         ('orgs', '0008_payment_link_name_and_bounds'),
     ]
 
