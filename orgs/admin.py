@@ -10,6 +10,7 @@ from orgs.models import (
     Membership,
     Mode,
     Organization,
+    PasswordResetRequest,
 )
 from orgs.services import callback_secret_for, revoke_api_key, save_organization
 from orgs.team import add_member
@@ -166,4 +167,20 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PasswordResetRequest)
+class PasswordResetRequestAdmin(admin.ModelAdmin):
+    """The password-reset limit's counts (a hash of the address, the client), read-only; an
+    operator lifts a limit by deleting a client's rows."""
+
+    list_display = ["created_at", "address_key", "ip_key"]
+    search_fields = ["address_key", "ip_key"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
