@@ -122,6 +122,8 @@ def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None]
     depth = min(ROWS_DEEP, max(total - PAGE_SIZE - 1, 0))
     deep_id = sessions.newest_first().values_list("public_id", flat=True)[depth]
     sample = sessions.filter(customer_email__gt="").order_by("-created_at").first()
+    # A session page with a decline to explain, and a recovery to offer.
+    declined = sessions.failed().filter(customer_email__gt="").newest_first().first() or sample
     email = sample.customer_email
     local_part = email.split("@")[0]
     prefix = local_part[:6]  # "user12": thousands of user12…, user120… in the org
@@ -282,6 +284,12 @@ def time_reads(dataset: Dataset, *, repeat: int = 30, log: Callable[[str], None]
             "order_detail_page",
             "Order page GET /dashboard/<org>/test/orders/<ord id>",
             orders(f"{orders_page}{order.public_id}"),
+        ),
+        (
+            "session_detail_page",
+            "Session page GET /dashboard/<org>/test/sessions/<cs id> (a declined session: "
+            "context, timeline with explanations, raw data, actions)",
+            page_get(url=f"{sessions_page}{declined.public_id}"),
         ),
     ]
     timings = []

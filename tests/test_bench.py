@@ -133,6 +133,7 @@ def test_timing_step_writes_every_key_and_a_timing_per_read(tmp_path, settings):
         "orders_search_email",
         "orders_search_number",
         "order_detail_page",
+        "session_detail_page",
     } <= set(written["dashboard_p95_ms"])
     assert all(count >= 1 for count in written["dashboard_queries"].values())
     assert "EXPLAIN" in (directory / "results.md").read_text()

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from checkout.models import CheckoutSession
@@ -89,6 +90,37 @@ def test_a_new_session_appears_without_a_reload(demo, live_server, page, console
     make_session(org=demo, customer_email="walk-in@example.com")
     expect(page.get_by_text("walk-in@example.com")).to_be_visible(timeout=12_000)
     expect(all_tab).to_contain_text(str(before + 1))
+    assert console_errors == []
+
+
+def test_a_payment_in_another_browser_appears_in_the_succeeded_count_without_a_reload(
+    demo, live_server, page, browser, console_errors
+):
+    log_in(page, live_server)
+    succeeded_tab = page.get_by_role("navigation", name="Sessions by status").get_by_role(
+        "link", name=re.compile(r"^Succeeded")
+    )
+    before = int(succeeded_tab.inner_text().split()[-1])
+    session = make_session(org=demo, customer_email="")
+
+    # The customer, in a browser of their own, pays on the hosted page.
+    context = browser.new_context()
+    customer = context.new_page()
+    customer.goto(f"{live_server.url}/checkout/{session.public_id}")
+    customer.get_by_label("Email").fill("counter-walk-in@example.com")
+    customer.get_by_role("button", name="Continue to payment").click()
+    customer.get_by_label("Card number").fill("4242 4242 4242 4242")
+    customer.get_by_label("Expiry").fill(f"12 / {(timezone.now().year + 3) % 100:02d}")
+    customer.get_by_label("CVC").fill("123")
+    customer.get_by_role("button", name=re.compile(r"^Pay \$75\.00")).click()
+    customer.wait_for_url(re.compile(r"/thank-you$"))
+    context.close()
+
+    # The merchant's open list catches up by itself: the count and the row.
+    expect(succeeded_tab).to_contain_text(str(before + 1), timeout=12_000)
+    row = page.get_by_role("row").filter(has_text="counter-walk-in@example.com")
+    expect(row).to_be_visible()
+    expect(row).to_contain_text(re.compile("succeeded", re.IGNORECASE))
     assert console_errors == []
 
 
