@@ -27,6 +27,7 @@ from checkout.models import (
     TimelineEvent,
 )
 from checkout.money import format_money
+from orgs.admin import LimitRecordAdmin, ReadOnlyAdmin
 from orgs.models import PaymentLink
 from orgs.services import save_payment_link, set_payment_links_active
 
@@ -383,19 +384,6 @@ class OrderCounterAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Derived bookkeeping: shown for diagnosis, written only by its own code."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(SessionRollup)
 class SessionRollupAdmin(ReadOnlyAdmin):
     list_display = ["org", "mode", "day", "status", "count", "details_provided"]
@@ -423,11 +411,6 @@ class RollupWatermarkAdmin(ReadOnlyAdmin):
 # --- Hardening: what the abuse limits counted (checkout.card_testing, checkout.link_guard,
 # checkout.api.throttling). Read-only, but an operator may delete rows: deleting a client's
 # attempts or openings lifts its block at once.
-
-
-class LimitRecordAdmin(ReadOnlyAdmin):
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm(f"{self.opts.app_label}.delete_{self.opts.model_name}")
 
 
 @admin.register(PaymentAttempt)

@@ -150,15 +150,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
             revoke_api_key(api_key=api_key, user=request.user)
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    """The audit log, read-only: entries are written by the services, never by hand."""
-
-    list_display = ["created_at", "org", "mode", "actor", "action", "target"]
-    list_filter = ["action", "mode"]
-    search_fields = ["org__slug", "actor", "target"]
-    list_select_related = ["org"]
-    date_hierarchy = "created_at"
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written only by their own code (bookkeeping, logs): shown for diagnosis."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -170,17 +163,30 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
 
+class LimitRecordAdmin(ReadOnlyAdmin):
+    """What an abuse limit counted: read-only, but an operator may delete rows, which lifts
+    the client's block at once."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.delete_{self.opts.model_name}")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit log, read-only: entries are written by the services, never by hand."""
+
+    list_display = ["created_at", "org", "mode", "actor", "action", "target"]
+    list_filter = ["action", "mode"]
+    search_fields = ["org__slug", "actor", "target"]
+    list_select_related = ["org"]
+    date_hierarchy = "created_at"
+
+
 @admin.register(PasswordResetRequest)
-class PasswordResetRequestAdmin(admin.ModelAdmin):
+class PasswordResetRequestAdmin(LimitRecordAdmin):
     """The password-reset limit's counts (a hash of the address, the client), read-only; an
     operator lifts a limit by deleting a client's rows."""
 
     list_display = ["created_at", "address_key", "ip_key"]
     search_fields = ["address_key", "ip_key"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
