@@ -11,7 +11,8 @@ A card tester runs stolen card numbers through a checkout to learn which are liv
 - **the org's velocity alarm** (``CARD_TESTING_ALARM_DECLINES`` declines of one org and mode
   within ``CARD_TESTING_ALARM_WINDOW_MINUTES``, 30 in 10): payments still go through, but while
   the declines stay that high every customer gets the generic decline message; the alarm is
-  raised once per window (a ``DeclineAlarm`` row and a log warning).
+  raised once per window (a ``DeclineAlarm`` row, a log warning, the dashboard's sessions page
+  and, in live mode, an email to the org's owners).
 
 Only a session's first decline, from a client with no other recent decline, outside an alarm,
 shows the processor's specific message ("insufficient funds", "incorrect CVC": what a real
@@ -20,20 +21,27 @@ A refused payment records ``payment_blocked`` once per session, which asks for o
 """
 
 import logging
+import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
+from functools import partial
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.db import transaction
+from django.tasks import task
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from checkout.actors import Actor
-from checkout.choices import EventKind
+from checkout.choices import BlockLimit, EventKind
 from checkout.limits import client_key, serialize_on
 from checkout.locking import SessionLocked, lock_for_update
-from checkout.models import CheckoutSession, DeclineAlarm, PaymentAttempt, TimelineEvent
+from checkout.models import CheckoutSession, DeclineAlarm, PaymentAttempt
+from checkout.task_queue import enqueue_with_transaction
 from checkout.timeline import record_event
+from orgs.models import Membership, Mode
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +52,17 @@ CLIENT_WINDOW = timedelta(hours=1)
 COUNTED_OUTCOMES = (PaymentAttempt.Outcome.PENDING, PaymentAttempt.Outcome.DECLINED)
 
 
-class Limit(StrEnum):
-    SESSION_DECLINES = "session_declines"
-    IP_DECLINES = "ip_declines"
-
-
 @dataclass(frozen=True)
 class PaymentBlock:
     """A payment refused before the processor was asked, and the limit that refused it."""
 
-    limit: Limit
+    limit: BlockLimit
     declines: int  # what was counted
     maximum: int  # the limit
 
     @property
     def customer_message(self) -> str:
-        if self.limit == Limit.SESSION_DECLINES:
+        if self.limit == BlockLimit.SESSION_DECLINES:
             return (
                 f"This checkout has had {self.declines} declined payments, so for your "
                 "security it no longer accepts cards. Nothing was charged."
@@ -71,7 +74,7 @@ class PaymentBlock:
 
     def event_data(self) -> dict:
         data = {"limit": str(self.limit), "declines": self.declines, "maximum": self.maximum}
-        if self.limit == Limit.IP_DECLINES:
+        if self.limit == BlockLimit.IP_DECLINES:
             data["window_minutes"] = int(CLIENT_WINDOW.total_seconds() // 60)
         return data
 
@@ -89,17 +92,11 @@ def session_limit() -> int:
     return settings.CARD_TESTING_DECLINES_PER_SESSION
 
 
-def declines_exhausted(session: CheckoutSession) -> bool:
-    """The session has used up its declines: it takes no more cards (its page says so)."""
-    maximum = session_limit()
-    return maximum > 0 and session.failed_attempts >= maximum
-
-
 def session_block(session: CheckoutSession) -> PaymentBlock | None:
     """The per-session limit, read from a session locked for update."""
-    if not declines_exhausted(session):
+    if not session.declines_exhausted:
         return None
-    return PaymentBlock(Limit.SESSION_DECLINES, session.failed_attempts, session_limit())
+    return PaymentBlock(BlockLimit.SESSION_DECLINES, session.failed_attempts, session_limit())
 
 
 def claim_attempt(
@@ -124,7 +121,7 @@ def claim_attempt(
             )
             recent = (counted[:maximum] if maximum > 0 else counted).count()
             if maximum > 0 and recent >= maximum:
-                return PaymentBlock(Limit.IP_DECLINES, recent, maximum)
+                return PaymentBlock(BlockLimit.IP_DECLINES, recent, maximum)
         attempt = PaymentAttempt.objects.create(
             org_id=session.org_id, mode=session.mode, session=session, ip_key=key, created_at=now
         )
@@ -145,10 +142,13 @@ def settle_claim(claim: AttemptClaim, outcome: str) -> None:
 
 def record_block(*, session: CheckoutSession, block: PaymentBlock) -> None:
     """Record a refused payment on a session locked for update: the first one of a session
-    records ``payment_blocked`` (which asks for the merchant's one callback); later refusals
-    write nothing, so a bot hammering Pay costs a few reads."""
-    if TimelineEvent.objects.filter(session=session, kind=EventKind.PAYMENT_BLOCKED).exists():
+    records ``payment_blocked`` (which asks for the merchant's one callback) and its limit on
+    the session (the dashboard's "Blocked"); later refusals write nothing, so a bot hammering
+    Pay costs a few reads."""
+    if session.payment_blocked:
         return
+    session.payment_blocked = block.limit
+    session.save(update_fields=["payment_blocked"])
     record_event(
         session=session,
         kind=EventKind.PAYMENT_BLOCKED,
@@ -205,7 +205,7 @@ def _org_under_alarm(*, session: CheckoutSession, now: datetime) -> bool:
         org_id=session.org_id, mode=session.mode, raised_at__gt=now - window
     ).exists()
     if not raised:
-        DeclineAlarm.objects.create(
+        alarm = DeclineAlarm.objects.create(
             org_id=session.org_id,
             mode=session.mode,
             raised_at=now,
@@ -213,6 +213,8 @@ def _org_under_alarm(*, session: CheckoutSession, now: datetime) -> bool:
             window_minutes=settings.CARD_TESTING_ALARM_WINDOW_MINUTES,
             session=session,
         )
+        if session.mode == Mode.LIVE:
+            enqueue_with_transaction(partial(send_alarm_email_task.enqueue, alarm.pk))
         logger.warning(
             "Card-testing alarm: org %s had %d declined %s-mode payments in %d minutes "
             "(threshold %d; last on session %s). Every decline now shows the generic message.",
@@ -224,3 +226,52 @@ def _org_under_alarm(*, session: CheckoutSession, now: datetime) -> bool:
             session.public_id,
         )
     return True
+
+
+# --- The alarm's email to the org's owners ------------------------------------------------------
+
+
+def alarm_message(alarm: DeclineAlarm, recipients: list[str]) -> EmailMessage:
+    """The email telling an org's owners of a card-testing alarm, with the dashboard's link."""
+    path = reverse("dashboard:sessions", kwargs={"org_slug": alarm.org.slug, "mode": alarm.mode})
+    context = {
+        "alarm": alarm,
+        "org": alarm.org,
+        "sessions_url": f"{settings.SITE_URL}{path}?status=failed",
+        "per_session": settings.CARD_TESTING_DECLINES_PER_SESSION,
+        "per_ip": settings.CARD_TESTING_DECLINES_PER_IP_PER_HOUR,
+    }
+    return EmailMessage(
+        subject=f"Card-testing alarm: {alarm.declines} declined payments at {alarm.org.name}",
+        body=render_to_string("checkout/email/decline_alarm.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+    )
+
+
+@task()
+def send_alarm_email_task(alarm_id: int) -> str:
+    """Email a live-mode alarm to the org's owners (each owner with an email address), once:
+    ``emailed_at`` is recorded, so a re-run after a worker died sends nothing twice."""
+    alarm = (
+        DeclineAlarm.objects.select_related("org")
+        .filter(pk=alarm_id, emailed_at__isnull=True)
+        .first()
+    )
+    if alarm is None:
+        return "skipped"
+    recipients = sorted(
+        Membership.objects.filter(org=alarm.org_id, role=Membership.Role.OWNER)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
+    if not recipients:
+        return "no_owner_email"
+    try:
+        alarm_message(alarm, recipients).send()
+    except (smtplib.SMTPException, OSError, ValueError) as error:
+        # The alarm stays on the dashboard; the next window's alarm emails again.
+        logger.warning("Card-testing alarm %s not emailed: %s", alarm.pk, error)
+        return "failed"
+    DeclineAlarm.objects.filter(pk=alarm.pk).update(emailed_at=timezone.now())
+    return "sent"

@@ -52,6 +52,13 @@ class EventKind(models.TextChoices):
     CUSTOMER_ERASED = "customer_erased", "Customer data erased"
 
 
+class BlockLimit(models.TextChoices):
+    """The card-testing limit that refused a payment (``checkout.card_testing``)."""
+
+    SESSION_DECLINES = "session_declines", "Too many declines on this session"
+    IP_DECLINES = "ip_declines", "Too many declines from this IP address"
+
+
 class ActorKind(models.TextChoices):
     CUSTOMER = "customer", "Customer"
     USER = "user", "Merchant user"

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from checkout.choices import (
     ActorKind,
+    BlockLimit,
     DeviceType,
     EventKind,
     PaymentStatus,
@@ -21,6 +22,7 @@ from checkout.choices import (
 from checkout.queries import (
     CallbackDeliveryQuerySet,
     CheckoutSessionQuerySet,
+    DeclineAlarmQuerySet,
     OrderQuerySet,
     TimelineEventQuerySet,
 )
@@ -176,6 +178,11 @@ class CheckoutSession(RequiredFields):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     failed_attempts = models.PositiveIntegerField(default=0)
+    # The card-testing limit that first refused a payment of this session (``checkout.
+    # card_testing``; the timeline's ``payment_blocked`` event has the counts). See blocked_by.
+    payment_blocked = models.CharField(
+        max_length=20, choices=BlockLimit.choices, blank=True, editable=False
+    )
     # Set when the merchant gave the customer's email at creation: the customer can't change it.
     customer_email_fixed = models.BooleanField(default=False, editable=False)
     # The order's paid flag, copied in the transaction that pays it (the order stays the truth),
@@ -311,6 +318,22 @@ class CheckoutSession(RequiredFields):
     @property
     def is_active(self) -> bool:
         return self.is_active_at(timezone.now())
+
+    @property
+    def declines_exhausted(self) -> bool:
+        """The session used up its declines (``CARD_TESTING_DECLINES_PER_SESSION``): it takes
+        no more cards, and its page says so."""
+        maximum = settings.CARD_TESTING_DECLINES_PER_SESSION
+        return maximum > 0 and self.failed_attempts >= maximum
+
+    @property
+    def blocked_by(self) -> str:
+        """The card-testing limit that stops this session's payments (its declines used up) or
+        refused one of them (``payment_blocked``); empty when none did. What the dashboard
+        flags as "Blocked"."""
+        if self.declines_exhausted:
+            return BlockLimit.SESSION_DECLINES
+        return self.payment_blocked
 
     @property
     def location(self) -> str:
@@ -610,6 +633,10 @@ class DeclineAlarm(models.Model):
     session = models.ForeignKey(
         CheckoutSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When the org's owners were emailed about it (live mode only; ``card_testing``).
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeclineAlarmQuerySet.as_manager()
 
     class Meta:
         ordering = ["-raised_at"]

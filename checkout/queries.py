@@ -14,8 +14,9 @@ join, and each status tab has a partial index of its own.
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import (
@@ -512,3 +513,17 @@ class CallbackDeliveryQuerySet(NewestFirstQuerySet):
 
     def for_org(self, org, mode: str) -> "CallbackDeliveryQuerySet":
         return self.filter(org=org, mode=mode)
+
+
+class DeclineAlarmQuerySet(models.QuerySet):
+    def shown_at(self, org, mode: str, now: datetime):
+        """The org's latest card-testing alarm in ``mode`` if the dashboard still shows it
+        (raised within ``CARD_TESTING_ALARM_SHOWN_HOURS``), with the session that raised it;
+        else None. One read of the ``(org, mode, raised_at)`` index."""
+        shown_for = timedelta(hours=settings.CARD_TESTING_ALARM_SHOWN_HOURS)
+        return (
+            self.filter(org=org, mode=mode, raised_at__gt=now - shown_for, raised_at__lte=now)
+            .select_related("session")
+            .order_by("-raised_at")
+            .first()
+        )

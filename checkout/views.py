@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from checkout.card_testing import declines_exhausted, refuse_exhausted_session
+from checkout.card_testing import refuse_exhausted_session
 from checkout.effective_settings import effective_settings, resolve_settings
 from checkout.forms import CardForm, DetailsForm
 from checkout.link_guard import (
@@ -175,7 +175,7 @@ def _takes_payments(session: CheckoutSession) -> bool:
     return (
         not session.order.is_paid
         and session.is_active
-        and not declines_exhausted(session)
+        and not session.declines_exhausted
         and processor_for_mode(session.mode) is not None
     )
 
@@ -194,7 +194,7 @@ def _closed_page(
     if not session.is_active:
         context = {**_notice_context(session), "fresh_start_link": fresh_start}
         return render(request, "checkout/expired.html", context, status=410)
-    if declines_exhausted(session):
+    if session.declines_exhausted:
         # Card testing: the session used up its declines (checkout.card_testing).
         context = {**_notice_context(session), "fresh_start_link": fresh_start}
         return render(request, "checkout/blocked.html", context, status=429)
@@ -358,7 +358,7 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     if session.order.is_paid:
         return _already_paid(request, session_id)
     if closed := _closed_page(request, session):
-        if declines_exhausted(session):
+        if session.declines_exhausted:
             refuse_exhausted_session(session=session)
         return _go_to(request, closed_url) if request.htmx else closed
     if session.details_provided_at is None or missing_details(session):
@@ -371,7 +371,7 @@ def pay(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     if outcome.kind == PaymentOutcomeKind.SUCCEEDED:
         return _go_to(request, success_redirect_url(session))
-    if outcome.kind in BLOCKING_OUTCOMES and declines_exhausted(outcome.session):
+    if outcome.kind in BLOCKING_OUTCOMES and outcome.session.declines_exhausted:
         # That was the session's last decline (or it had none left): its page says so.
         return _go_to(request, closed_url)
     if outcome.kind in CARD_STEP_OUTCOMES and not request.htmx:

@@ -267,6 +267,8 @@ CARD_TESTING_DECLINES_PER_SESSION = env.int("CARD_TESTING_DECLINES_PER_SESSION",
 CARD_TESTING_DECLINES_PER_IP_PER_HOUR = env.int("CARD_TESTING_DECLINES_PER_IP_PER_HOUR", default=20)
 CARD_TESTING_ALARM_DECLINES = env.int("CARD_TESTING_ALARM_DECLINES", default=30)
 CARD_TESTING_ALARM_WINDOW_MINUTES = env.int("CARD_TESTING_ALARM_WINDOW_MINUTES", default=10)
+# How long the sessions list shows an alarm after it was raised.
+CARD_TESTING_ALARM_SHOWN_HOURS = env.int("CARD_TESTING_ALARM_SHOWN_HOURS", default=24)
 # Payment-link bots: new sessions one client IP may open per payment link per hour.
 PAYMENT_LINK_SESSIONS_PER_IP_PER_HOUR = env.int("PAYMENT_LINK_SESSIONS_PER_IP_PER_HOUR", default=20)
 # The JSON API: requests per API key per window (fixed windows of this many seconds).

@@ -12,6 +12,8 @@ the portal, the dashboard).
                                                 Payment blocked (too many declines on this session)
     {{ event|decline_explanation }}             insufficient_funds — the card has too little
                                                 money; the customer can try another card
+    {{ session.blocked_by|block_reason }}       too many declines on this session
+    {{ session.blocked_by|block_explanation }}  session_declines — card-testing protection: …
 """
 
 from django import template
@@ -92,6 +94,20 @@ def event_label(event) -> str:
     if kind == EventKind.PAYMENT_BLOCKED and (limit := data.get("limit")):
         return f"{kind.label} ({block_reason(limit)})"
     return kind.label
+
+
+@register.filter("block_reason")
+def block_reason_filter(limit: str) -> str:
+    """A card-testing limit (``BlockLimit``) in a few words: ``too many declines on this
+    session``."""
+    return block_reason(limit)
+
+
+@register.filter
+def block_explanation(limit: str):
+    """A card-testing limit's block explained (``checkout.declines.DeclineExplanation``: its
+    ``meaning`` and the ``next_step``), for ``{% with %}``; as text, ``code — meaning; step``."""
+    return explain_block(limit)
 
 
 @register.filter

@@ -7,7 +7,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from checkout.choices import SessionStatus
-from checkout.models import MAX_EXPIRES_IN_MINUTES, CheckoutSession
+from checkout.models import MAX_EXPIRES_IN_MINUTES, CheckoutSession, DeclineAlarm
 from checkout.processors import processor_for_mode
 from checkout.rollup import (
     Unfinished,
@@ -114,6 +114,7 @@ def _micros(moment: datetime) -> int:
 def _render_list(request, form: SessionListForm, now: datetime, *, insights=False) -> HttpResponse:
     context = _list_context(request, form, now)
     if insights and wants_whole_page(request):
+        context["alarm"] = DeclineAlarm.objects.shown_at(request.org, request.mode, now)
         context["insights"] = session_insights(
             request.org,
             request.mode,

@@ -3,26 +3,31 @@ the customer is told so, the timeline records ``payment_blocked`` once and the m
 callback for it; a tester learns the specific decline reason for no card but a session's first;
 an org flooded with declines raises one alarm."""
 
+import importlib
 import logging
 import re
+import smtplib
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 from django.test import Client
 from django.utils import timezone
 
-from checkout.card_testing import GENERIC_DECLINE_MESSAGE
+from checkout.card_testing import GENERIC_DECLINE_MESSAGE, send_alarm_email_task
 from checkout.choices import EventKind, PaymentStatus
-from checkout.models import DeclineAlarm, PaymentAttempt, TimelineEvent
+from checkout.models import CheckoutSession, DeclineAlarm, PaymentAttempt, TimelineEvent
 from checkout.processors import ProcessorUnavailable
 from checkout.processors.test import CUSTOMER_MESSAGES, TestProcessor
 from checkout.templatetags.checkout_display import decline_explanation, event_label
 from tests.factories import (
+    MembershipFactory,
     OrganizationFactory,
     PaymentLinkFactory,
     card_form_data,
     session_ready_to_pay,
+    timeline_event,
 )
 
 pytestmark = pytest.mark.django_db
@@ -331,6 +336,32 @@ def test_payment_blocked_reads_well_on_the_timeline():
     assert event_label("payment_blocked") == "Payment blocked"
 
 
+def test_the_first_refused_payment_names_its_limit_on_the_session():
+    client = browser()
+    session = session_ready_to_pay()
+    decline_until_blocked(client, session)
+    session.refresh_from_db()
+    assert session.payment_blocked == ""  # used up, none refused yet
+    assert session.blocked_by == "session_declines"
+
+    pay(client, session)
+
+    session.refresh_from_db()
+    assert session.payment_blocked == "session_declines"
+
+
+def test_the_migration_fills_the_sessions_limit_from_its_first_recorded_block():
+    migration = importlib.import_module("checkout.migrations.0017_payment_blocked_and_alarm_email")
+    blocked, untouched = session_ready_to_pay(), session_ready_to_pay()
+    timeline_event(blocked, EventKind.PAYMENT_BLOCKED, limit="ip_declines")
+    timeline_event(blocked, EventKind.PAYMENT_BLOCKED, limit="session_declines")
+
+    migration.fill_from_events(django_apps, schema_editor=None)
+
+    assert CheckoutSession.objects.get(pk=blocked.pk).payment_blocked == "ip_declines"
+    assert CheckoutSession.objects.get(pk=untouched.pk).payment_blocked == ""
+
+
 # --- What a card tester learns ---------------------------------------------------------------
 
 
@@ -426,3 +457,64 @@ def test_the_alarm_is_per_org_and_mode_and_ends_with_its_window(settings):
     assert CUSTOMER_MESSAGES["insufficient_funds"] in elsewhere.content.decode()
     assert CUSTOMER_MESSAGES["insufficient_funds"] in later.content.decode()
     assert DeclineAlarm.objects.count() == 1
+
+
+def test_a_live_alarm_emails_the_orgs_owners_once_with_the_failed_sessions_link(
+    settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    settings.CARD_TESTING_ALARM_DECLINES = 3
+    settings.LIVE_PAYMENT_PROCESSOR = "checkout.processors.test.TestProcessor"
+    org = OrganizationFactory(slug="flooded", name="Flooded Ltd")
+    MembershipFactory(org=org, role="owner", user__email="boss@example.com")
+    MembershipFactory(org=org, role="owner", user__email="")
+    MembershipFactory(org=org, role="member", user__email="staff@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(1, 7):
+            decline(browser(f"192.0.2.{n}"), session_ready_to_pay(org=org, mode="live"))
+
+    [alarm] = DeclineAlarm.objects.all()
+    [email] = mailoutbox
+    assert email.to == ["boss@example.com"]
+    assert email.subject == "Card-testing alarm: 3 declined payments at Flooded Ltd"
+    assert "3 payments were declined within 10 minutes" in email.body
+    assert "a network after 20 declines in an hour" in email.body
+    assert f"{settings.SITE_URL}/dashboard/flooded/sessions/?status=failed" in email.body
+    alarm.refresh_from_db()
+    assert alarm.emailed_at is not None
+    assert send_alarm_email_task.call(alarm.pk) == "skipped"  # a re-run sends nothing twice
+    assert len(mailoutbox) == 1
+
+
+def test_a_test_mode_alarm_emails_nobody(settings, mailoutbox, django_capture_on_commit_callbacks):
+    settings.CARD_TESTING_ALARM_DECLINES = 3
+    org = OrganizationFactory()
+    MembershipFactory(org=org, role="owner", user__email="boss@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        decline_from_new_ips(org, 3)
+
+    assert DeclineAlarm.objects.count() == 1
+    assert callbacks  # the payments' own (callbacks): on-commit work did run
+    assert mailoutbox == []
+
+
+def test_an_alarm_email_the_mail_server_refused_leaves_the_alarm_unsent(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.CARD_TESTING_ALARM_DECLINES = 1
+    settings.LIVE_PAYMENT_PROCESSOR = "checkout.processors.test.TestProcessor"
+    org = OrganizationFactory()
+    MembershipFactory(org=org, role="owner", user__email="boss@example.com")
+
+    def refuse(self, *args, **kwargs):
+        raise smtplib.SMTPServerDisconnected("down")
+
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = decline(browser("192.0.2.1"), session_ready_to_pay(org=org, mode="live"))
+
+    [alarm] = DeclineAlarm.objects.all()
+    assert response.status_code == 200
+    assert alarm.emailed_at is None
+    assert send_alarm_email_task.call(alarm.pk) == "failed"

@@ -230,6 +230,32 @@ def test_each_decline_code_gets_its_own_explanation(merchant, org):
     assert "stolen_card — the card was reported stolen; do not retry this card" in page
 
 
+def test_a_session_that_used_up_its_declines_says_payments_are_blocked_and_why(merchant, org):
+    session = customer_gives_details(make_session(org=org))
+    for _ in range(5):
+        pay(session, "4000000000000002")
+
+    page = text_of(merchant.get(page_url(session)))
+
+    assert "Failed attempts 5 Blocked" in page
+    assert (
+        "Payments blocked: too many declines on this session. Card-testing protection: this "
+        "session reached its limit of declined payments" in page
+    )
+    assert "send them a new checkout (Recover sale)." in page
+
+
+def test_a_session_with_declines_left_says_nothing_of_a_block(merchant, org):
+    session = customer_gives_details(make_session(org=org))
+    for _ in range(4):
+        pay(session, "4000000000000002")
+
+    response = merchant.get(page_url(session))
+
+    assert 'id="payment-block"' not in response.text
+    assert "Failed attempts 4 " in text_of(response)
+
+
 def test_each_step_names_who_did_it(merchant, org, member):
     session = make_session(org=org)
     api_key, _plain = create_api_key(org=org, mode="test")

@@ -263,8 +263,9 @@ def test_query_count_of_the_page_and_its_figure_links_does_not_grow(
     params = {"from": today, "to": today, **params} if len(params) > 1 else params
     _declined_customers(org, 5)
     # The login's three, the links, the unfinished sessions (2), the tab counts (up to 3 for a
-    # decline reason), the rows (2), the period's counts and decline reasons (4).
-    with django_assert_max_num_queries(15) as queries:
+    # decline reason), the rows (2), the card-testing alarm, the period's counts and decline
+    # reasons (4).
+    with django_assert_max_num_queries(16) as queries:
         assert merchant.get(LIST, params).status_code == 200
     counted = len(queries.captured_queries)
     _declined_customers(org, 195)

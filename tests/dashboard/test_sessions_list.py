@@ -1,18 +1,29 @@
 """Sales → Checkout sessions: tabs with exact counts, search, filters, keyset pages, HTMX."""
 
+import re
 from datetime import timedelta
 
 import pytest
+import time_machine
+from django.test import Client
 from django.utils import timezone
 
 from checkout.choices import SessionSource
 from checkout.models import CheckoutSession
 from checkout.services import LineItem
-from tests.factories import PaymentLinkFactory, expired_session, make_session
+from tests.factories import (
+    OrganizationFactory,
+    PaymentLinkFactory,
+    card_form_data,
+    expired_session,
+    make_session,
+    session_ready_to_pay,
+)
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/dashboard/acme-test/test/sessions/"
+DECLINED = "4000 0000 0000 0002"
 
 
 @pytest.fixture
@@ -159,6 +170,81 @@ def test_fraud_flag_from_three_failed_attempts(merchant, org):
     assert response.text.count("Fraud risk") == 1
     row = response.text.split("cardtester@example.com")[1].split("</tr>")[0]
     assert "Fraud risk" in row
+
+
+def row_of(response, email: str) -> str:
+    return response.text.split(email)[1].split("</tr>")[0]
+
+
+def test_a_session_that_used_up_its_declines_is_flagged_blocked_not_fraud_risk(merchant, org):
+    make_session(org=org, customer_email="fourth@example.com", failed_attempts=4)
+    make_session(org=org, customer_email="tester@example.com", failed_attempts=5)
+
+    response = merchant.get(LIST)
+
+    assert response.text.count(">Blocked<") == 1
+    assert ">Blocked<" in row_of(response, "tester@example.com")
+    assert "too many declines on this session" in row_of(response, "tester@example.com")
+    assert "Fraud risk" in row_of(response, "fourth@example.com")
+
+
+def test_a_session_the_ip_limit_refused_is_flagged_blocked_by_that_limit(merchant, org, settings):
+    settings.CARD_TESTING_DECLINES_PER_IP_PER_HOUR = 1
+    card_tester = Client(REMOTE_ADDR="198.51.100.30")
+    first = session_ready_to_pay(org=org, customer_email="first@example.com")
+    second = session_ready_to_pay(org=org, customer_email="second@example.com")
+    card_tester.post(f"/checkout/{first.public_id}/pay", card_form_data(number=DECLINED))
+    card_tester.post(f"/checkout/{second.public_id}/pay", card_form_data(number=DECLINED))
+
+    response = merchant.get(LIST)
+
+    assert CheckoutSession.objects.get(pk=second.pk).payment_blocked == "ip_declines"
+    assert ">Blocked<" in row_of(response, "second@example.com")
+    assert "too many declines from this IP address" in row_of(response, "second@example.com")
+    assert ">Blocked<" not in row_of(response, "first@example.com")
+
+
+def flood_with_declines(org, declines: int, mode: str = "test") -> list:
+    """``declines`` declined payments at ``org``, each from its own client and session."""
+    sessions = []
+    for number in range(declines):
+        session = session_ready_to_pay(org=org, mode=mode, customer_email=f"c{number}@example.com")
+        Client(REMOTE_ADDR=f"198.51.100.{number + 1}").post(
+            f"/checkout/{session.public_id}/pay", card_form_data(number=DECLINED)
+        )
+        sessions.append(session)
+    return sessions
+
+
+def alarm_text(response) -> str:
+    notice = response.text.split('id="card-testing-alarm"')[1].split(">", 1)[1]
+    return " ".join(re.sub(r"<[^>]+>", "", notice.split("</div>")[0]).split())
+
+
+def test_an_orgs_card_testing_alarm_shows_on_its_sessions_page(merchant, org, settings):
+    settings.CARD_TESTING_ALARM_DECLINES = 3
+    *_, last = flood_with_declines(org, 3)
+
+    response = merchant.get(LIST)
+
+    assert alarm_text(response).startswith(
+        f"Card-testing alarm just now: 3 declined payments in 10 minutes, the last on "
+        f"{last.public_id}. Payments still go through"
+    )
+    assert f'href="{LIST}{last.public_id}"' in response.text
+    assert 'id="card-testing-alarm"' not in merchant.get(LIST, headers={"HX-Request": "true"}).text
+
+
+def test_an_alarm_shows_only_in_its_org_and_mode_and_for_a_day(merchant, org, settings):
+    settings.CARD_TESTING_ALARM_DECLINES = 2
+    settings.LIVE_PAYMENT_PROCESSOR = "checkout.processors.test.TestProcessor"
+    flood_with_declines(org, 2, mode="live")
+    flood_with_declines(OrganizationFactory(), 2)
+
+    assert 'id="card-testing-alarm"' not in merchant.get(LIST).text
+    assert 'id="card-testing-alarm"' in merchant.get("/dashboard/acme-test/sessions/").text
+    with time_machine.travel(timezone.now() + timedelta(hours=24, minutes=1)):
+        assert 'id="card-testing-alarm"' not in merchant.get("/dashboard/acme-test/sessions/").text
 
 
 def test_rows_say_when_they_were_created_and_expire(merchant, org):

@@ -7,13 +7,14 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from checkout.models import CheckoutSession
 from orgs.models import Organization
 from tests.e2e.conftest import ARTIFACTS
-from tests.factories import make_session
+from tests.factories import card_form_data, make_session, session_ready_to_pay
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
 
@@ -121,6 +122,37 @@ def test_a_payment_in_another_browser_appears_in_the_succeeded_count_without_a_r
     row = page.get_by_role("row").filter(has_text="counter-walk-in@example.com")
     expect(row).to_be_visible()
     expect(row).to_contain_text(re.compile("succeeded", re.IGNORECASE))
+    assert console_errors == []
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_a_card_testers_session_shows_blocked_under_the_orgs_alarm(
+    demo, live_server, page, screenshot, console_errors, settings, viewport
+):
+    settings.CARD_TESTING_ALARM_DECLINES = 5
+    session = session_ready_to_pay(org=demo, customer_email="card-tester@example.net")
+    card_tester = Client(REMOTE_ADDR="198.51.100.77")
+    for _ in range(6):
+        card_tester.post(
+            f"/checkout/{session.public_id}/pay", card_form_data(number="4000 0000 0000 0002")
+        )
+
+    page.set_viewport_size(VIEWPORTS[viewport])
+    log_in(page, live_server)
+    alarm = page.locator("#card-testing-alarm")
+    expect(alarm).to_contain_text("Card-testing alarm")
+    expect(alarm).to_contain_text("5 declined payments in 10 minutes")
+    row = page.get_by_role("row").filter(has_text="card-tester@example.net")
+    expect(row.locator(".block-flag")).to_have_text(re.compile(r"^5 Blocked"))
+    screenshot(f"dashboard-sessions-blocked-{viewport}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
+
+    alarm.get_by_role("link", name=session.public_id).click()
+    page.wait_for_url(f"**/sessions/{session.public_id}")
+    expect(page.locator("#payment-block")).to_contain_text(
+        "Payments blocked: too many declines on this session."
+    )
+    screenshot(f"dashboard-session-blocked-{viewport}")
     assert console_errors == []
 
 
