@@ -4,7 +4,11 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from dashboard.login_throttle import AdminLoginForm
 from dashboard.views import account
+
+# The admin's login counts failures under the same locks as the dashboard's (one count for both).
+admin.site.login_form = AdminLoginForm
 
 
 def favicon(request):
@@ -15,6 +19,7 @@ def favicon(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/login/", account.LoginView.as_view(), name="login"),
     # Password reset with an HTML email and SITE_URL links; the other account views as Django has.
     path("accounts/password_reset/", account.PasswordResetView.as_view(), name="password_reset"),
     path(

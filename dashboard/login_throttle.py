@@ -2,7 +2,10 @@
 the trusted-proxy rule, IPv6 per /64 as every other limit counts it, and the lockout page in the
 account look (429, ``Retry-After``) that never says whether the username exists.
 
-Axes keeps its counts in the database (``AxesDatabaseHandler``), which every app server shares.
+Axes keeps its counts in the database (``AxesDatabaseHandler``), which every app server shares,
+but checks them without a lock. The login forms here (the dashboard's and the admin's) hold one
+lock per username and one per client around axes' check, the password test and axes' record of a
+failure, so a burst of simultaneous guesses gets exactly the allowed number of password checks.
 See README, "Limits".
 """
 
@@ -10,11 +13,15 @@ import ipaddress
 
 from axes.middleware import AxesMiddleware
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from checkout.limits import client_key
+from checkout.limits import client_key, serialize_on
 from checkout.request_context import client_ip
 
 
@@ -74,3 +81,45 @@ def lockout_response(
     )
     response["Retry-After"] = str(minutes * 60)
     return response
+
+
+def serialize_login(request: HttpRequest, username: str) -> None:
+    """Hold the locks of the counts a login attempt for ``username`` reads and adds to, until
+    the current transaction ends (call inside one): the username's, then the client's."""
+    # Always the username first, then the client: one order, so no two attempts wait on each
+    # other in a circle. The keys are the ones axes counts under.
+    field = settings.AXES_USERNAME_FORM_FIELD
+    serialize_on("login_username", login_username(request, {field: username}))
+    client = login_client_ip(request)
+    if client:
+        serialize_on("login_client", client)
+
+
+class SerializedLoginMixin:
+    """For a login form: axes' check, the password test and axes' record of a failure (all
+    inside ``authenticate()``) as one critical section per username and per client, so that
+    attempts counted together are counted one after the other, on every app server.
+
+    The locks last one password hash and a few queries; the page is rendered after.
+    """
+
+    def clean(self):
+        if not settings.AXES_ENABLED or self.cleaned_data.get("username") is None:
+            return super().clean()
+        with transaction.atomic():
+            serialize_login(self.request, self.cleaned_data["username"])
+            try:
+                return super().clean()
+            except ValidationError as error:
+                # A refused login is a counted one: leave the transaction normally, so that
+                # axes' record of the failure commits, and refuse after.
+                refusal = error
+        raise refusal
+
+
+class LoginForm(SerializedLoginMixin, AuthenticationForm):
+    """The dashboard's login form."""
+
+
+class AdminLoginForm(SerializedLoginMixin, AdminAuthenticationForm):
+    """The admin's login form (``admin.site.login_form``)."""

@@ -1,13 +1,15 @@
 """Password reset with the dashboard's templates (templates/registration/): Django's own views,
 with an HTML part in the receipts' email look and links built on ``SITE_URL`` (never on the
-request's Host header), limited per address and per client IP. Log in and password change are
-Django's views as they are (logins are throttled by django-axes: dashboard/login_throttle.py)."""
+request's Host header), limited per address and per client IP. Log in is Django's view with the
+throttle's form (django-axes, counted under a lock: dashboard/login_throttle.py); password change
+is Django's view as it is."""
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponseRedirect
 
 from checkout.request_context import client_ip
+from dashboard.login_throttle import LoginForm
 from dashboard.password_reset_limits import claim_password_reset
 
 
@@ -19,6 +21,10 @@ def reset_link_lifetime() -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} seconds"
+
+
+class LoginView(auth_views.LoginView):
+    authentication_form = LoginForm
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -144,6 +144,13 @@ def test_the_admin_login_is_locked_out_too(jenny):
     assert log_in("jenny", PASSWORD).status_code == 429  # one count for both doors
 
 
+def test_the_admin_login_logs_a_staff_member_in_and_refuses_others(jenny):
+    assert not logged_in(log_in("jenny", PASSWORD, path=ADMIN_LOGIN))  # not staff
+    jenny.is_staff = True
+    jenny.save()
+    assert logged_in(log_in("jenny", PASSWORD, path=ADMIN_LOGIN))
+
+
 def test_a_spoofed_x_forwarded_for_does_not_dodge_the_ip_lockout(jenny):
     for n in range(5):
         log_in(f"guess{n}", "wrong", HTTP_X_FORWARDED_FOR=f"10.9.8.{n}")
