@@ -87,7 +87,7 @@ MIDDLEWARE = [
 ]
 
 # django-axes' backend first: it refuses a locked-out username or client before Django checks
-# the password, and records every failure (README: "Limits", "Logins and password resets").
+# the password, and records every failure (README: "Limits", "Logins").
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
