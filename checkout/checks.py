@@ -1,6 +1,8 @@
 """System checks: settings the checkout depends on in production (`check --deploy`), and
 settings that are valid one by one but wrong together."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
@@ -46,5 +48,43 @@ def check_task_stale_after(app_configs, **kwargs) -> list[Warning]:
             "CALLBACK_TIMEOUT_SECONDS / EMAIL_TIMEOUT): a slow task would be run twice.",
             hint="Raise TASK_STALE_AFTER_SECONDS (default 240).",
             id="checkout.W001",
+        )
+    ]
+
+
+@register(Tags.urls)
+def check_site_url(app_configs, **kwargs) -> list[Error]:
+    """SITE_URL starts every link we send (emails, callbacks, ``session.url``): it must be an
+    absolute http(s) address of the site's root, or those links would lead nowhere."""
+    url = settings.SITE_URL
+    parts = urlsplit(url)
+    if (
+        parts.scheme in ("http", "https")
+        and parts.hostname
+        and not any((parts.path, parts.query, parts.fragment, parts.username, parts.password))
+    ):
+        return []
+    return [
+        Error(
+            f"SITE_URL {url!r} is not the absolute http(s) address of the site's root, so the "
+            "links in emails, callbacks and API responses would lead nowhere.",
+            hint="Set SITE_URL to the scheme and host customers reach (no path, no query), "
+            "e.g. https://pay.example.com.",
+            id="checkout.E002",
+        )
+    ]
+
+
+@register("security", deploy=True)
+def check_site_url_is_https(app_configs, **kwargs) -> list[Error]:
+    """In production the links we send carry portal tokens and payment pages: HTTPS only."""
+    if settings.DEBUG or urlsplit(settings.SITE_URL).scheme != "http":
+        return []
+    return [
+        Error(
+            f"SITE_URL {settings.SITE_URL!r} is plain http: portal links and payment pages would "
+            "travel unencrypted.",
+            hint="Serve the site over HTTPS and set SITE_URL to its https:// address.",
+            id="checkout.E003",
         )
     ]

@@ -81,3 +81,31 @@ def test_the_embedded_default_needs_none_of_them():
     result = manage("check", **unset)
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "site_url",
+    [
+        "pay.example.com",
+        "ftp://pay.example.com",
+        "https://",
+        "https://pay.example.com/checkout",
+        "https://pay.example.com?x=1",
+        "https://user:pw@pay.example.com",
+    ],
+)
+def test_a_site_url_that_is_not_the_sites_root_fails_the_check(site_url):
+    result = manage("check", SITE_URL=site_url)
+
+    assert result.returncode != 0
+    assert "checkout.E002" in result.stderr
+    assert "SITE_URL" in result.stderr
+
+
+def test_check_deploy_refuses_a_plain_http_site_url():
+    assert manage("check", SITE_URL="http://pay.example.com").returncode == 0
+
+    result = manage("check", "--deploy", SITE_URL="http://pay.example.com")
+
+    assert result.returncode != 0
+    assert "checkout.E003" in result.stderr
