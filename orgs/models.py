@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from orgs.callback_urls import validate_callback_url
 from orgs.currencies import validate_currency_code
-from orgs.emails import validate_deliverable_email
+from orgs.emails import CanonicalEmailField
 from orgs.ids import new_public_id
 from orgs.text import validate_no_control_characters
 
@@ -64,7 +64,7 @@ class Organization(RequiredFields):
     callback_url = models.URLField(max_length=2000, blank=True, validators=[validate_callback_url])
     terms_url = models.URLField(max_length=2000, blank=True)
     privacy_url = models.URLField(max_length=2000, blank=True)
-    support_email = models.EmailField(blank=True, validators=[validate_deliverable_email])
+    support_email = CanonicalEmailField(blank=True)
     fraud_flag_threshold = models.PositiveSmallIntegerField(
         default=DEFAULT_FRAUD_FLAG_THRESHOLD,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_FRAUD_FLAG_THRESHOLD)],

@@ -220,6 +220,16 @@ def test_an_owner_saves_the_defaults_and_is_sent_back_with_a_message(as_owner, o
     assert "Checkout settings saved." not in as_owner.get(PAGE).text  # shown once
 
 
+def test_the_support_email_is_stored_in_its_canonical_form(as_owner, org):
+    as_owner.post(
+        action_urls(org.slug, "")["defaults"],
+        {**VALID_DEFAULTS, "support_email": "Help@MERCHANT.Bücher.example"},
+    )
+
+    org.refresh_from_db()
+    assert org.support_email == "help@merchant.xn--bcher-kva.example"
+
+
 def test_with_htmx_saving_answers_the_section_the_test_callback_and_the_activity(as_owner, org):
     response = as_owner.post(action_urls(org.slug, "")["defaults"], VALID_DEFAULTS, headers=HTMX)
 

@@ -1,10 +1,14 @@
 """One canonical form per email address (orgs.emails): the domain IDNA-encoded and lower-cased,
 the local part lower-cased; an address no mail server can deliver to is refused with why."""
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 
 from orgs.emails import canonical_email
+from orgs.models import Organization
 from tests.factories import OrganizationFactory
 
 LONG_LABEL_EMAIL = "a@" + "é" * 60 + ".com"  # 60 characters, 124 octets once punycoded
@@ -70,3 +74,17 @@ def test_an_org_support_email_that_cannot_receive_mail_is_refused():
         org.full_clean()
 
     assert "cannot receive mail" in refused.value.message_dict["support_email"][0]
+
+
+@pytest.mark.django_db
+def test_the_migration_stores_existing_support_emails_canonical_and_leaves_invalid_ones():
+    migration = importlib.import_module("orgs.migrations.0016_support_email_canonical")
+    mixed_case = OrganizationFactory(support_email="")
+    invalid = OrganizationFactory(support_email="")
+    Organization.objects.filter(pk=mixed_case.pk).update(support_email="Help@Example.COM")
+    Organization.objects.filter(pk=invalid.pk).update(support_email="not an email")
+
+    migration.canonicalize_support_emails(django_apps, schema_editor=None)
+
+    assert Organization.objects.get(pk=mixed_case.pk).support_email == "help@example.com"
+    assert Organization.objects.get(pk=invalid.pk).support_email == "not an email"
