@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from checkout.card_testing import refuse_exhausted_session
@@ -292,7 +292,7 @@ def _already_paid(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
     """The hosted page: the order, then step 1 (details) or step 2 (card)."""
     session = _load_session(session_id)
@@ -417,7 +417,7 @@ def _render_card_step(
 
 
 @never_cache
-@require_GET
+@require_safe
 def thank_you(request: HttpRequest, session_id: str) -> HttpResponse:
     """The built-in success page: the receipt and a portal link."""
     session = _load_session(session_id)
@@ -430,7 +430,7 @@ def thank_you(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def portal(request: HttpRequest, token: str) -> HttpResponse:
     """The customer portal: one order's receipt, or (emailed link) all the customer's orders."""
     access = read_portal_token(token)

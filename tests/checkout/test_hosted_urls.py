@@ -8,6 +8,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checkout.models import TimelineEvent
 from checkout.portal import PortalScope, portal_path
 from tests.factories import PaymentLinkFactory, card_form_data, make_session
 
@@ -58,6 +59,30 @@ def test_real_ids_still_open_their_pages(client):
     assert client.get(f"/checkout/{session.public_id}/thank-you").status_code == 200
     assert client.get(f"/pay/{link.public_id}").status_code == 303
     assert client.get(portal_path(session.order, scope=PortalScope.ORDER)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_link_checkers_head_requests_get_the_pages_headers_and_change_nothing(client):
+    """Mail scanners and link checkers send HEAD to the links in receipts and recovery emails:
+    answered like GET, without a body, and nothing recorded."""
+    session = make_session(paid=True)
+    open_session = make_session()
+    paths = [
+        f"/checkout/{session.public_id}",
+        f"/checkout/{session.public_id}/thank-you",
+        f"/checkout/{open_session.public_id}",
+        portal_path(session.order, scope=PortalScope.CUSTOMER),
+    ]
+    events_before = TimelineEvent.objects.count()
+
+    for path in paths:
+        response = client.head(path)
+        assert (path, response.status_code, response.content) == (path, 200, b"")
+
+    assert TimelineEvent.objects.count() == events_before
+    # The POST-only steps send any other method back to the page, HEAD included.
+    step = client.head(f"/checkout/{open_session.public_id}/pay")
+    assert (step.status_code, step["Location"]) == (303, f"/checkout/{open_session.public_id}")
 
 
 junk = st.one_of(
