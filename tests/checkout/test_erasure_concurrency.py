@@ -126,20 +126,21 @@ def held_mail(monkeypatch):
 
 
 @pytest.fixture
-def slow_scrub(monkeypatch):
-    """The erasure scrubs slowly (a customer with a long history): it holds its locks for
-    0.5 s after taking them. The event is set when it has them."""
-    started = threading.Event()
-    original = erasure._Scrubber.scrub
+def erasure_pauses(monkeypatch):
+    """The erasure is slow at its last scrubs, the stored JSON bodies (a customer with a long
+    history): it holds its locks 0.5 s there, its timeline scrubbed, callback payloads not
+    yet. The event is set when it gets there."""
+    paused = threading.Event()
+    original = erasure._Scrubber.mentions
 
-    def scrub(self, value):
-        if not started.is_set():
-            started.set()
+    def mentions(self, text):
+        if not paused.is_set():
+            paused.set()
             time.sleep(0.5)
-        return original(self, value)
+        return original(self, text)
 
-    monkeypatch.setattr(erasure._Scrubber, "scrub", scrub)
-    return started
+    monkeypatch.setattr(erasure._Scrubber, "mentions", mentions)
+    return paused
 
 
 def customer_session(org, email: str = ANN, **kwargs) -> CheckoutSession:
@@ -302,7 +303,7 @@ def test_a_payment_whose_page_was_read_before_the_erasure_charges_nothing_and_wr
 
 
 def test_a_callback_recording_its_attempt_during_an_erasure_does_not_deadlock_with_it(
-    org, erase, slow_scrub
+    org, erase, erasure_pauses
 ):
     """The callback's attempt is recorded (its delivery row updated, an event written) while
     the erasure holds the session and is about to scrub that delivery's payload."""
@@ -321,7 +322,7 @@ def test_a_callback_recording_its_attempt_during_an_erasure_does_not_deadlock_wi
             ),
         )
         erasing, erased = in_thread(partial(erase, ANN))
-        assert slow_scrub.wait(timeout=10)  # the erasure holds the session's lock
+        assert erasure_pauses.wait(timeout=10)  # the erasure holds the session's lock
         delivering, delivered = in_thread(partial(deliver_callback.call, delivery.pk))
         erasing.join(timeout=30)
         delivering.join(timeout=30)
@@ -354,6 +355,27 @@ def test_a_receipt_on_its_way_when_the_erasure_commits_is_recorded_without_the_a
     [receipt] = events(session, EventKind.RECEIPT_SENT)
     assert receipt.data["to"] == erasure.ERASED
     assert receipt.pk > events(session, EventKind.CUSTOMER_ERASED)[0].pk
+    assert personal_data_left(session) == []
+
+
+def test_a_receipt_resent_while_the_erasure_holds_the_session_is_recorded_without_the_address(
+    org, erase, owner, erasure_pauses
+):
+    """The merchant clicks Resend receipt while the erasure runs: the receipt leaves (the task
+    read the address first), and its record waits for the erasure's locks."""
+    with CallbackReceiver() as receiver:
+        session = customer_session(org, callback_url=receiver.url)
+        paid = pay_checkout_session(session=session, card=VISA, context=CONTEXT).session
+    erasing, erased = in_thread(partial(erase, ANN))
+    assert erasure_pauses.wait(timeout=10)  # the timeline is scrubbed, the erasure not done
+
+    services.resend_receipt(session=paid, actor=Actor.for_user(owner))
+    erasing.join(timeout=30)
+
+    assert erased[0].sessions == 1
+    assert [message.to for message in mail.outbox] == [[ANN], [ANN]]
+    resent = events(session, EventKind.RECEIPT_SENT)[-1]
+    assert resent.data["to"] == erasure.ERASED
     assert personal_data_left(session) == []
 
 
