@@ -246,6 +246,40 @@ def test_erasure_waits_for_a_payment_under_way_then_erases_what_it_and_its_recei
     assert personal_data_left(session) == []
 
 
+def test_erasure_of_a_customer_paying_two_sessions_takes_their_locks_in_order_without_deadlock(
+    org, erase, held_charge
+):
+    """The customer's second session is being charged when the erasure starts (it locks the
+    first order, then waits for the second); then the customer pays the first session too.
+    Locking sessions before orders, the erasure would hold the first session while that
+    payment holds the first order: a deadlock."""
+    charging, release = held_charge
+    first, second = customer_session(org), customer_session(org)
+    paying_second, second_paid = in_thread(
+        partial(pay_checkout_session, session=second, card=VISA, context=CONTEXT)
+    )
+    assert charging.wait(timeout=10)
+    erasing, erased = in_thread(partial(erase, ANN))
+    time.sleep(0.3)  # the erasure holds what comes before the second session's locks
+
+    paying_first, first_paid = in_thread(
+        partial(pay_checkout_session, session=first, card=VISA, context=CONTEXT)
+    )
+    paying_first.join(timeout=5)
+    release.set()
+    for thread in (paying_first, paying_second, erasing):
+        thread.join(timeout=30)
+
+    assert [first_paid[0].kind, second_paid[0].kind] == [
+        PaymentOutcomeKind.IN_PROGRESS,  # the erasure held its order: answered at once
+        PaymentOutcomeKind.SUCCEEDED,
+    ]
+    assert erased[0].sessions == 2
+    for session in (first, second):
+        assert len(events(session, EventKind.CUSTOMER_ERASED)) == 1
+        assert personal_data_left(session) == []
+
+
 def test_erasure_and_payment_started_at_the_same_instant_never_deadlock_nor_leave_data(
     org, erase, slow_charges
 ):
