@@ -13,6 +13,12 @@ the session's metadata), a value equal to or containing one of those is replaced
 
 The customer is the canonical email (``orgs.emails``), matched with ``=`` in both modes of the
 org: a data subject's request is about the person, not a mode.
+
+Beside other writers: the erasure takes the locks every writer of a session takes
+(``checkout.locking``), so a payment or saved details under way commit first and are erased,
+or come after it (a new submission, asked for an email again). A receipt or recovery email on
+its way when the erasure commits may still arrive; its record on the timeline names nobody
+(``record_email_to_customer``).
 """
 
 import hashlib
