@@ -13,11 +13,18 @@ the session's metadata), a value equal to or containing one of those is replaced
 
 The customer is the canonical email (``orgs.emails``), matched with ``=`` in both modes of the
 org: a data subject's request is about the person, not a mode.
+
+Beside other writers: the erasure takes the locks every writer of a session takes
+(``checkout.locking``), so a payment or saved details under way commit first and are erased,
+or come after it (a new submission, asked for an email again). A receipt or recovery email on
+its way when the erasure commits may still arrive; its record on the timeline names nobody
+(``record_email_to_customer``).
 """
 
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +34,7 @@ from django.db.models import Q
 
 from checkout.actors import Actor
 from checkout.choices import EventKind
+from checkout.locking import lock_for_update
 from checkout.models import (
     CallbackDelivery,
     CheckoutSession,
@@ -141,105 +149,153 @@ def _scrub_json_text(text: str, scrubber: _Scrubber) -> str | None:
     return json.dumps(scrubbed, separators=(",", ":"), ensure_ascii=False)
 
 
+# How many times an erasure looks for the customer's sessions and locks them: when a writer it
+# waited for gave another session their email (a recovery copying it, details typed meanwhile),
+# it starts over, so that every lock is still taken in order. The last round erases what it
+# locked: a writer that keeps adding sessions of the customer comes after the erasure.
+MAX_ROUNDS = 3
+
+
+class _CustomerGainedSessions(Exception):
+    """Under the locks, the customer has sessions the erasure did not lock: start over."""
+
+
 def erase_customer(*, org: Organization, email: str, actor: Actor) -> Erasure:
     """Erase the personal data of the customer with ``email`` from ``org``'s sessions and
     orders (both modes), in one transaction; record ``customer_erased`` on each session and
     one audit entry. Raises ValidationError for an address that is not one. Idempotent: a
     second run finds nothing (the email is gone) and records nothing."""
     email = canonical_email(email)
+    for _round in range(MAX_ROUNDS - 1):
+        try:
+            with transaction.atomic():
+                return _erase_locked(org=org, email=email, actor=actor, last_round=False)
+        except _CustomerGainedSessions:
+            continue
     with transaction.atomic():
-        candidates = CheckoutSession.objects.filter(org=org).filter(
-            Q(customer_email=email) | Q(order__customer_email=email)
-        )
-        matched = list(candidates.values_list("pk", "order_id"))
-        if not matched:
-            return Erasure()
-        # The order locks every session writer takes (``checkout.locking``): orders, then
-        # sessions, each in primary-key order, so a payment under way is waited for, never
-        # deadlocked with. Matched again under the lock: a payment may have changed them.
-        orders = list(
-            Order.objects.select_for_update()
-            .filter(pk__in=[order_id for _pk, order_id in matched])
-            .order_by("pk")
-            .only("pk", "customer_email")
-        )
-        sessions = list(
-            CheckoutSession.objects.select_for_update()
-            .filter(pk__in=[pk for pk, _order_id in matched])
-            .order_by("pk")
-        )
-        orders_by_pk = {order.pk: order for order in orders}
-        sessions = [
-            session
-            for session in sessions
-            if email in (session.customer_email, orders_by_pk[session.order_id].customer_email)
-        ]
-        if not sessions:
-            return Erasure()
-        values = {email}
-        for session in sessions:
-            values |= {str(getattr(session, field) or "") for field in SCRUBBED_IN_JSON}
-        in_events = _Scrubber(values, whole_value=ERASED)
-        # The API's shapes say "no email" with null.
-        in_api_json = _Scrubber(values, whole_value=None)
+        return _erase_locked(org=org, email=email, actor=actor, last_round=True)
 
-        ids = [session.pk for session in sessions]
-        order_ids = [session.order_id for session in sessions]
-        CheckoutSession.objects.filter(pk__in=ids).update(**PERSONAL_SESSION_FIELDS)
-        # With its email gone, an open session's customer types one again to pay.
-        CheckoutSession.objects.filter(pk__in=ids, customer_email_fixed=True).update(
-            customer_email_fixed=False
-        )
-        for session in sessions:
-            metadata = in_events.scrub(session.metadata)
-            if metadata != session.metadata:
-                CheckoutSession.objects.filter(pk=session.pk).update(metadata=metadata)
-        orders_erased = Order.objects.filter(pk__in=order_ids, customer_email=email).update(
-            customer_email=""
-        )
-        # The abuse limits' day-old counts keep counting, without the client's address.
-        PaymentAttempt.objects.filter(session_id__in=ids).exclude(ip_key="").update(ip_key="")
 
-        events = 0
-        for event in TimelineEvent.objects.filter(session_id__in=ids).only("pk", "data"):
-            data = in_events.scrub(event.data)
-            if data != event.data:
-                TimelineEvent.objects.filter(pk=event.pk).update(data=data)
-                events += 1
-        payloads = 0
-        for delivery in CallbackDelivery.objects.filter(session_id__in=ids).only("pk", "payload"):
-            if (payload := _scrub_json_text(delivery.payload, in_api_json)) is not None:
-                CallbackDelivery.objects.filter(pk=delivery.pk).update(payload=payload)
-                payloads += 1
-        responses = 0
-        # The API's replayable responses (kept a day) of this org that name the customer.
-        escaped = json.dumps(email, ensure_ascii=False)[1:-1]
-        for response in IdempotencyRecord.objects.filter(
-            org=org, response_body__icontains=escaped
-        ).only("pk", "response_body"):
-            if (body := _scrub_json_text(response.response_body, in_api_json)) is not None:
-                IdempotencyRecord.objects.filter(pk=response.pk).update(response_body=body)
-                responses += 1
+def _erase_locked(*, org: Organization, email: str, actor: Actor, last_round: bool) -> Erasure:
+    """One round of ``erase_customer``, inside its transaction."""
+    candidates = CheckoutSession.objects.filter(org=org).filter(
+        Q(customer_email=email) | Q(order__customer_email=email)
+    )
+    matched = list(candidates.values_list("pk", "order_id"))
+    if not matched:
+        return Erasure()
+    # The order locks every session writer takes (``checkout.locking``): orders, then
+    # sessions, each in primary-key order, so a payment under way is waited for, never
+    # deadlocked with. Sessions FOR NO KEY UPDATE, the lock this transaction's UPDATEs take
+    # anyway: it still waits for and excludes every writer of the session, but not the rows
+    # that only refer to it (a callback recording its attempt holds its delivery's row, which
+    # is scrubbed below, while it writes its event: FOR UPDATE would deadlock with it).
+    orders = list(
+        Order.objects.select_for_update()
+        .filter(pk__in=[order_id for _pk, order_id in matched])
+        .order_by("pk")
+        .only("pk", "customer_email")
+    )
+    sessions = list(
+        CheckoutSession.objects.select_for_update(no_key=True)
+        .filter(pk__in=[pk for pk, _order_id in matched])
+        .order_by("pk")
+    )
+    # Matched again under the locks: a writer waited for may have changed these sessions, or
+    # (a recovery, saved details) given the customer's email to a session not locked here.
+    if not last_round and not set(candidates.values_list("pk", flat=True)) <= {
+        session.pk for session in sessions
+    }:
+        raise _CustomerGainedSessions
+    orders_by_pk = {order.pk: order for order in orders}
+    sessions = [
+        session
+        for session in sessions
+        if email in (session.customer_email, orders_by_pk[session.order_id].customer_email)
+    ]
+    if not sessions:
+        return Erasure()
+    values = {email}
+    for session in sessions:
+        values |= {str(getattr(session, field) or "") for field in SCRUBBED_IN_JSON}
+    in_events = _Scrubber(values, whole_value=ERASED)
+    # The API's shapes say "no email" with null.
+    in_api_json = _Scrubber(values, whole_value=None)
 
-        for session in sessions:
-            record_event(
-                session=session,
-                kind=EventKind.CUSTOMER_ERASED,
-                actor=actor,
-                data={"fields": sorted(PERSONAL_SESSION_FIELDS)},
-            )
-        erasure = Erasure(
-            sessions=len(sessions),
-            orders=orders_erased,
-            events=events,
-            callback_payloads=payloads,
-            api_responses=responses,
+    ids = [session.pk for session in sessions]
+    order_ids = [session.order_id for session in sessions]
+    CheckoutSession.objects.filter(pk__in=ids).update(**PERSONAL_SESSION_FIELDS)
+    # With its email gone, an open session's customer types one again to pay.
+    CheckoutSession.objects.filter(pk__in=ids, customer_email_fixed=True).update(
+        customer_email_fixed=False
+    )
+    for session in sessions:
+        metadata = in_events.scrub(session.metadata)
+        if metadata != session.metadata:
+            CheckoutSession.objects.filter(pk=session.pk).update(metadata=metadata)
+    orders_erased = Order.objects.filter(pk__in=order_ids, customer_email=email).update(
+        customer_email=""
+    )
+    # The abuse limits' day-old counts keep counting, without the client's address.
+    PaymentAttempt.objects.filter(session_id__in=ids).exclude(ip_key="").update(ip_key="")
+
+    events = 0
+    for event in TimelineEvent.objects.filter(session_id__in=ids).only("pk", "data"):
+        data = in_events.scrub(event.data)
+        if data != event.data:
+            TimelineEvent.objects.filter(pk=event.pk).update(data=data)
+            events += 1
+    payloads = 0
+    for delivery in CallbackDelivery.objects.filter(session_id__in=ids).only("pk", "payload"):
+        if (payload := _scrub_json_text(delivery.payload, in_api_json)) is not None:
+            CallbackDelivery.objects.filter(pk=delivery.pk).update(payload=payload)
+            payloads += 1
+    responses = 0
+    # The API's replayable responses (kept a day) of this org that name the customer.
+    escaped = json.dumps(email, ensure_ascii=False)[1:-1]
+    for response in IdempotencyRecord.objects.filter(
+        org=org, response_body__icontains=escaped
+    ).only("pk", "response_body"):
+        if (body := _scrub_json_text(response.response_body, in_api_json)) is not None:
+            IdempotencyRecord.objects.filter(pk=response.pk).update(response_body=body)
+            responses += 1
+
+    for session in sessions:
+        record_event(
+            session=session,
+            kind=EventKind.CUSTOMER_ERASED,
+            actor=actor,
+            data={"fields": sorted(PERSONAL_SESSION_FIELDS)},
         )
-        record(
-            org=org,
-            user=actor.user,
-            action=AuditEntry.Action.CUSTOMER_ERASED,
-            target=customer_reference(org, email),
-            changes={"sessions": erasure.sessions, "orders": erasure.orders},
-        )
+    erasure = Erasure(
+        sessions=len(sessions),
+        orders=orders_erased,
+        events=events,
+        callback_payloads=payloads,
+        api_responses=responses,
+    )
+    record(
+        org=org,
+        user=actor.user,
+        action=AuditEntry.Action.CUSTOMER_ERASED,
+        target=customer_reference(org, email),
+        changes={"sessions": erasure.sessions, "orders": erasure.orders},
+    )
     return erasure
+
+
+def record_email_to_customer(
+    *, session: CheckoutSession, kind: str, actor: Actor, to: str, data: Mapping
+) -> TimelineEvent:
+    """Record on ``session``'s timeline what became of an email to its customer ``to`` (a
+    receipt, a recovery email: sent or failed), its ``data`` naming ``to``.
+
+    The email went out holding no lock (a slow mail server must not hold the session), so the
+    customer may have been erased meanwhile, after their events were scrubbed. Recorded under
+    the session's locks, which the erasure takes too: it either waits and then scrubs this
+    event with the others, or has committed, and then ``to`` is taken out of ``data`` here."""
+    with transaction.atomic():
+        locked = lock_for_update(session)
+        if to not in (locked.customer_email, locked.order.customer_email):
+            data = _Scrubber({to}, whole_value=ERASED).scrub(dict(data))
+        return record_event(session=locked, kind=kind, actor=actor, data=data)

@@ -29,10 +29,10 @@ from django.utils import timezone
 from checkout.actors import Actor
 from checkout.choices import EventKind
 from checkout.effective_settings import effective_settings
+from checkout.erasure import record_email_to_customer
 from checkout.models import CheckoutSession, TimelineEvent
 from checkout.portal import PortalScope, portal_path, portal_url
 from checkout.task_queue import backend_can_defer, enqueue_with_transaction, retry_delay
-from checkout.timeline import record_event
 
 logger = logging.getLogger(__name__)
 
@@ -109,10 +109,11 @@ def send_receipt(
         return _record_receipt_failed(
             session=session, actor=actor, error=error, send_id=send_id, attempt=attempt
         )
-    return record_event(
+    return record_email_to_customer(
         session=session,
         kind=EventKind.RECEIPT_SENT,
         actor=actor,
+        to=order.customer_email,
         data={"to": order.customer_email, "attempt": attempt, **_this_send(send_id)},
     )
 
@@ -146,10 +147,11 @@ def _record_receipt_failed(
     )
     next_attempt_at = timezone.now() + timedelta(seconds=delay) if delay is not None else None
     with transaction.atomic():
-        event = record_event(
+        event = record_email_to_customer(
             session=session,
             kind=EventKind.RECEIPT_FAILED,
             actor=actor,
+            to=session.order.customer_email,
             data={
                 "to": session.order.customer_email,
                 "error": f"{type(error).__name__}: {error}"[:300],
@@ -210,6 +212,9 @@ def send_receipt_task(
     ).first()
     if done is not None:
         return done.kind
+    if not session.order.customer_email:
+        # Erased since the payment (checkout.erasure): there is nobody to send it to.
+        return "no email"
     return send_receipt(
         session=session,
         actor=Actor.from_task_argument(actor),

@@ -22,10 +22,10 @@ from django.template.loader import render_to_string
 from checkout.actors import Actor
 from checkout.choices import EventKind
 from checkout.effective_settings import effective_settings
+from checkout.erasure import record_email_to_customer
 from checkout.models import CheckoutSession, TimelineEvent
 from checkout.money import format_money
 from checkout.session_json import session_url
-from checkout.timeline import record_event
 
 logger = logging.getLogger(__name__)
 
@@ -117,16 +117,19 @@ def send_recovery_email(
     except Exception as error:  # noqa: BLE001 - recorded below, and logged with its traceback
         logger.exception("Recovery email for %s failed unexpectedly", session.public_id)
         return _record_failed(recovered, actor, error, data)
-    return record_event(session=recovered, kind=EventKind.RECOVERY_SENT, actor=actor, data=data)
+    return record_email_to_customer(
+        session=recovered, kind=EventKind.RECOVERY_SENT, actor=actor, to=data["to"], data=data
+    )
 
 
 def _record_failed(
     session: CheckoutSession, actor: Actor, error: Exception, data: dict
 ) -> TimelineEvent:
-    return record_event(
+    return record_email_to_customer(
         session=session,
         kind=EventKind.RECOVERY_FAILED,
         actor=actor,
+        to=data["to"],
         data={**data, "error": f"{type(error).__name__}: {error}"[:300]},
     )
 
@@ -149,6 +152,9 @@ def send_recovery_email_task(
     ).first()
     if done is not None:
         return done.kind
+    if not session.customer_email:
+        # Erased since the recovery (checkout.erasure): there is nobody to send it to.
+        return "no email"
     return send_recovery_email(
         session=session, actor=Actor.from_task_argument(actor), send_id=send_id
     ).kind

@@ -2,6 +2,7 @@
 agents (``checkout.upkeep.drop_old_customer_context``)."""
 
 import json
+import smtplib
 from datetime import timedelta
 from unittest import mock
 
@@ -27,6 +28,7 @@ from checkout.models import (
     TimelineEvent,
 )
 from checkout.portal import PortalScope, portal_path
+from checkout.receipts import send_receipt
 from checkout.upkeep import LIMIT_RECORD_RETENTION, drop_old_customer_context
 from orgs.models import AuditEntry, Mode
 from tests.factories import (
@@ -309,6 +311,34 @@ def test_a_failure_midway_leaves_nothing_half_written():
     assert not session.events.filter(kind=EventKind.CUSTOMER_ERASED).exists()
 
 
+def test_a_receipt_sent_to_an_address_erased_meanwhile_is_recorded_without_it():
+    """The receipt task read the address before the erasure and records after it."""
+    org = OrganizationFactory()
+    session = customer_session(org, paid=True)
+    read_before = CheckoutSession.objects.select_related("order", "org").get(pk=session.pk)
+    erase(org)
+
+    event = send_receipt(session=read_before, actor=Actor.system())
+
+    assert event.data == {"to": ERASED, "attempt": 1}
+    assert ANN not in json.dumps(list(TimelineEvent.objects.values_list("data", flat=True)))
+
+
+def test_a_receipt_failing_for_an_address_erased_meanwhile_is_recorded_without_it():
+    org = OrganizationFactory()
+    session = customer_session(org, paid=True)
+    read_before = CheckoutSession.objects.select_related("order", "org").get(pk=session.pk)
+    erase(org)
+    refused = smtplib.SMTPRecipientsRefused({ANN: (550, b"5.1.1 no such user")})
+
+    with mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=refused):
+        event = send_receipt(session=read_before, actor=Actor.system())
+
+    assert event.kind == EventKind.RECEIPT_FAILED
+    assert event.data["to"] == ERASED
+    assert "ann@" not in event.data["error"]
+
+
 def test_an_open_session_the_merchant_gave_the_email_of_takes_a_new_one():
     org = OrganizationFactory()
     session = customer_session(org)
@@ -329,10 +359,14 @@ def test_erasure_locks_orders_before_sessions_in_primary_key_order():
     with CaptureQueriesContext(connection) as queries:
         erase(org)
 
-    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
+    locks = [q["sql"] for q in queries if q["sql"].endswith(("FOR UPDATE", "FOR NO KEY UPDATE"))]
     assert len(locks) == 2
     assert 'FROM "checkout_order"' in locks[0] and 'ORDER BY "checkout_order"."id"' in locks[0]
+    assert locks[0].endswith("FOR UPDATE")  # as checkout.locking takes it
     assert 'FROM "checkout_checkoutsession"' in locks[1]
+    assert 'ORDER BY "checkout_checkoutsession"."id"' in locks[1]
+    # Rows that only refer to a session (events, callback attempts) are written beside it.
+    assert locks[1].endswith("FOR NO KEY UPDATE")
 
 
 def test_the_management_command_erases_through_the_same_service(capsys):
