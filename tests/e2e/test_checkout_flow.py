@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from checkout.choices import EventKind, PaymentStatus
 from checkout.models import CheckoutSession, TimelineEvent
+from tests.e2e.pages import VIEWPORTS, fits_the_width
 from tests.factories import OrganizationFactory, PaymentLinkFactory, expired_session
 
 IPHONE = (
@@ -82,7 +83,7 @@ def pay_through_a_payment_link(page: Page, live_server, screenshot, prefix: str)
 def test_customer_pays_on_a_desktop_after_a_decline(
     transactional_db, live_server, page, screenshot, console_errors
 ):
-    page.set_viewport_size({"width": 1280, "height": 860})
+    page.set_viewport_size(VIEWPORTS["desktop"])
 
     session = pay_through_a_payment_link(page, live_server, screenshot, "checkout-desktop")
 
@@ -96,7 +97,7 @@ def test_customer_pays_on_a_desktop_after_a_decline(
 
 
 @pytest.mark.browser_context_args(
-    viewport={"width": 390, "height": 844},
+    viewport=VIEWPORTS["phone"],
     device_scale_factor=2,
     is_mobile=True,
     has_touch=True,
@@ -116,7 +117,7 @@ def test_customer_pays_on_a_phone_after_a_decline(
     expect(items).to_contain_text("Qty 2 · $24.00 each")
     screenshot("checkout-phone-6-order-details")
     # Nothing is wider than the phone's screen.
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert fits_the_width(page, "phone")
     assert console_errors == []
 
 
@@ -150,7 +151,7 @@ def test_expired_checkout_offers_a_fresh_start_in_the_browser(
 def test_focus_follows_each_htmx_step_for_keyboard_users(
     transactional_db, live_server, page, screenshot, console_errors
 ):
-    page.set_viewport_size({"width": 1280, "height": 860})
+    page.set_viewport_size(VIEWPORTS["desktop"])
     link = PaymentLinkFactory(org=OrganizationFactory(name="Bean There Coffee"), unit_price=2400)
     page.goto(f"{live_server.url}/pay/{link.public_id}")
 

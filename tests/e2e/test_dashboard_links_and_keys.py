@@ -14,10 +14,9 @@ from playwright.sync_api import expect
 
 from orgs.models import ApiKey, Membership, PaymentLink
 from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.pages import PASSWORD, VIEWPORTS, fits_the_width, log_in, screenshot_from_top
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
-VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
-PASSWORD = "correct horse battery staple"
 EXPIRY = f"12 / {(timezone.now().year + 3) % 100:02d}"
 
 
@@ -29,24 +28,6 @@ def owner(transactional_db, live_server, settings):
     user = UserFactory(username="olivia")
     MembershipFactory(org=org, user=user, role=Membership.Role.OWNER)
     return user
-
-
-def log_in(page, live_server):
-    page.goto(f"{live_server.url}/dashboard/")
-    page.get_by_label("Username").fill("olivia")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/acme/test/sessions/")
-
-
-def shoot(page, screenshot, name: str) -> None:
-    """A full-page screenshot from the top (a sticky band would otherwise sit mid-page)."""
-    page.evaluate("window.scrollTo(0, 0)")
-    screenshot(name)
-
-
-def fits(page, viewport: str) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
 
 
 def pay_as_a_customer(browser, url: str) -> None:
@@ -73,7 +54,7 @@ def test_owner_sells_through_a_new_link_and_uses_a_new_api_key(
 ):
     page.set_viewport_size(VIEWPORTS[viewport])
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    log_in(page, live_server)
+    log_in(page, live_server, "olivia", PASSWORD)
 
     # Products → Payment links → New
     page.get_by_role("navigation", name="Dashboard").get_by_role(
@@ -90,8 +71,8 @@ def test_owner_sells_through_a_new_link_and_uses_a_new_api_key(
     expect(page.get_by_label("Unit price")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Unit price")).to_be_focused()  # keyboard users go on from there
     assert not PaymentLink.objects.exists()
-    shoot(page, screenshot, f"dashboard-link-form-error-{viewport}")
-    assert fits(page, viewport) and console_errors == [], "form"
+    screenshot_from_top(page, screenshot, f"dashboard-link-form-error-{viewport}")
+    assert fits_the_width(page, viewport) and console_errors == [], "form"
 
     page.get_by_label("Unit price").fill("24.00")
     page.get_by_label("Phone number").check()
@@ -111,8 +92,8 @@ def test_owner_sells_through_a_new_link_and_uses_a_new_api_key(
     qr = page.get_by_role("img", name=re.compile("QR code of"))
     expect(qr).to_be_visible()
     assert qr.evaluate("image => image.complete && image.naturalWidth > 0")
-    shoot(page, screenshot, f"dashboard-link-page-{viewport}")
-    assert fits(page, viewport) and console_errors == [], "link page"
+    screenshot_from_top(page, screenshot, f"dashboard-link-page-{viewport}")
+    assert fits_the_width(page, viewport) and console_errors == [], "link page"
 
     # A customer pays through it, in a browser of their own.
     pay_as_a_customer(browser, public_url)
@@ -121,7 +102,7 @@ def test_owner_sells_through_a_new_link_and_uses_a_new_api_key(
     sessions = page.get_by_role("region", name="Sessions")
     expect(sessions.get_by_text("grace@example.com")).to_be_visible()
     expect(sessions.locator(".badge--succeeded")).to_be_visible()
-    shoot(page, screenshot, f"dashboard-link-page-paid-{viewport}")
+    screenshot_from_top(page, screenshot, f"dashboard-link-page-paid-{viewport}")
     page.get_by_role("link", name="All 1 session of this link →").click()
     page.wait_for_url(f"**/dashboard/acme/test/sessions/?link={link.public_id}")
     expect(page.locator(".row-link")).to_have_count(1)
@@ -133,8 +114,8 @@ def test_owner_sells_through_a_new_link_and_uses_a_new_api_key(
     row = page.locator("tbody tr", has_text="Espresso beans, 1 kg")
     expect(row).to_contain_text("$24.00")
     expect(row).to_contain_text("100.0%")
-    shoot(page, screenshot, f"dashboard-links-list-{viewport}")
-    assert fits(page, viewport) and console_errors == [], "links list"
+    screenshot_from_top(page, screenshot, f"dashboard-links-list-{viewport}")
+    assert fits_the_width(page, viewport) and console_errors == [], "links list"
 
     # Settings → API keys: the secret once, and it works.
     page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="API keys").click()
@@ -145,8 +126,8 @@ def test_owner_sells_through_a_new_link_and_uses_a_new_api_key(
     secret = secret_field.input_value()
     expect(page.get_by_text("shown only this once")).to_be_visible()
     expect(page.get_by_role("heading", name="Your new key: Web server")).to_be_focused()
-    shoot(page, screenshot, f"dashboard-api-keys-secret-{viewport}")
-    assert fits(page, viewport) and console_errors == [], "keys"
+    screenshot_from_top(page, screenshot, f"dashboard-api-keys-secret-{viewport}")
+    assert fits_the_width(page, viewport) and console_errors == [], "keys"
 
     request = urllib.request.Request(
         f"{live_server.url}/v0/checkout/sessions?limit=1",
@@ -159,7 +140,7 @@ def test_owner_sells_through_a_new_link_and_uses_a_new_api_key(
     page.get_by_role("link", name="Done — I've stored it").click()
     expect(page.locator("tbody tr", has_text="Web server")).to_contain_text("Active")
     assert secret not in page.content()
-    shoot(page, screenshot, f"dashboard-api-keys-list-{viewport}")
+    screenshot_from_top(page, screenshot, f"dashboard-api-keys-list-{viewport}")
     assert console_errors == []
 
 
@@ -167,7 +148,7 @@ def test_revoking_a_key_needs_a_second_click_and_ends_it_at_once(
     owner, live_server, page, screenshot, console_errors
 ):
     page.set_viewport_size(VIEWPORTS["desktop"])
-    log_in(page, live_server)
+    log_in(page, live_server, "olivia", PASSWORD)
     page.goto(f"{live_server.url}/dashboard/acme/test/api-keys/")
     page.get_by_label("Name").fill("Old server")
     page.get_by_role("button", name="Create key").click()
@@ -175,7 +156,7 @@ def test_revoking_a_key_needs_a_second_click_and_ends_it_at_once(
     api_key = ApiKey.objects.get()
 
     page.get_by_text("Revoke…").click()
-    shoot(page, screenshot, "dashboard-api-keys-revoke-confirm-desktop")
+    screenshot_from_top(page, screenshot, "dashboard-api-keys-revoke-confirm-desktop")
     assert not ApiKey.objects.get().is_revoked  # opening the confirmation changes nothing
     page.get_by_role("button", name=f"Revoke {api_key.masked}").click()
     expect(page.get_by_text(f"Revoked {api_key.masked}")).to_be_visible()
@@ -192,7 +173,7 @@ def test_revoking_a_key_needs_a_second_click_and_ends_it_at_once(
 
 @pytest.mark.browser_context_args(java_script_enabled=False)
 def test_links_and_keys_work_without_javascript(owner, live_server, page, screenshot):
-    log_in(page, live_server)
+    log_in(page, live_server, "olivia", PASSWORD)
     page.goto(f"{live_server.url}/dashboard/acme/test/links/new")
     page.get_by_label("Name").fill("Pour-over kit")
     page.get_by_label("Currency").select_option("JPY")
@@ -208,7 +189,7 @@ def test_links_and_keys_work_without_javascript(owner, live_server, page, screen
     expect(page.get_by_label("Payment link URL")).to_have_attribute("readonly", "")
     page.get_by_role("button", name="Deactivate").click()
     expect(page.get_by_text("Payment link deactivated: customers")).to_be_visible()
-    shoot(page, screenshot, "dashboard-link-page-nojs")
+    screenshot_from_top(page, screenshot, "dashboard-link-page-nojs")
 
     page.goto(f"{live_server.url}/dashboard/acme/test/api-keys/")
     page.get_by_label("Name").fill("Cron job")

@@ -11,8 +11,7 @@ from playwright.sync_api import expect
 
 from checkout.models import Order
 from orgs.models import Organization
-
-VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+from tests.e2e.pages import VIEWPORTS, fits_the_width, log_in
 
 
 @pytest.fixture
@@ -21,24 +20,12 @@ def demo(transactional_db):
     return Organization.objects.get(slug="acme")
 
 
-def log_in(page, live_server):
-    page.goto(f"{live_server.url}/dashboard/")
-    page.get_by_label("Username").fill("demo")
-    page.get_by_label("Password").fill("demo")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/acme/test/sessions/")
-
-
-def fits_the_width(page, viewport: str) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
-
-
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_demo_merchant_finds_an_order_and_its_session(
     demo, live_server, page, screenshot, console_errors, viewport
 ):
     page.set_viewport_size(VIEWPORTS[viewport])
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Orders").click()
     page.wait_for_url("**/dashboard/acme/test/orders/")
     expect(page.get_by_role("heading", name="Orders", exact=True)).to_be_visible()
@@ -97,7 +84,7 @@ def test_demo_merchant_finds_an_order_and_its_session(
 
 
 def test_back_returns_to_the_searched_list(demo, live_server, page, console_errors):
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     page.goto(f"{live_server.url}/dashboard/acme/test/orders/?status=all")
     page.get_by_label("Search orders").fill("1")
     page.wait_for_url(re.compile(r"/orders/\?q=1&status=all$"))
@@ -111,7 +98,7 @@ def test_back_returns_to_the_searched_list(demo, live_server, page, console_erro
 
 
 def test_keyboard_opens_an_order_from_the_list(demo, live_server, page):
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     page.goto(f"{live_server.url}/dashboard/acme/test/orders/")
     page.get_by_label("Search orders").focus()
     for _ in range(6):  # Search, Clear, the tabs (Paid, Unpaid, All), then the first order
@@ -126,7 +113,7 @@ def test_keyboard_opens_an_order_from_the_list(demo, live_server, page):
 def test_pages_and_search_work_without_javascript(demo, live_server, browser):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     page.goto(f"{live_server.url}/dashboard/acme/test/orders/")
     page.get_by_role("link", name="Older →").click()
     page.wait_for_url(re.compile(r"/orders/\?after=ord_"))

@@ -15,10 +15,9 @@ from checkout.models import CheckoutSession
 from checkout.processors import CardDetails
 from checkout.request_context import CustomerContext
 from checkout.services import pay_checkout_session, save_customer_details
+from tests.e2e.pages import PASSWORD, VIEWPORTS, fits_the_width, log_in
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, make_session
 
-VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
-PASSWORD = "correct horse battery staple"  # UserFactory's
 IPHONE = CustomerContext(
     ip_address="198.51.100.23",
     user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -57,22 +56,9 @@ def customer_pays(org, email: str, *cards: str) -> CheckoutSession:
     return session
 
 
-def log_in(page, live_server, viewport: str) -> None:
-    page.set_viewport_size(VIEWPORTS[viewport])
-    page.goto(f"{live_server.url}/dashboard/")
-    page.get_by_label("Username").fill("jenny")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/acme/test/sessions/")
-
-
 def open_session(page, live_server, session) -> None:
     page.goto(f"{live_server.url}/dashboard/acme/test/sessions/{session.public_id}")
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
-
-
-def fits(page, viewport: str) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
@@ -80,7 +66,8 @@ def test_merchant_reads_why_a_payment_failed_and_recovers_the_sale(
     shop, live_server, page, screenshot, console_errors, viewport
 ):
     failed = customer_pays(shop, "grace@example.com", "4000000000009995")
-    log_in(page, live_server, viewport)
+    page.set_viewport_size(VIEWPORTS[viewport])
+    log_in(page, live_server, "jenny", PASSWORD)
     open_session(page, live_server, failed)
 
     timeline = page.locator("#session-timeline")
@@ -90,7 +77,7 @@ def test_merchant_reads_why_a_payment_failed_and_recovers_the_sale(
     expect(step).to_contain_text("Your card has insufficient funds.")  # the processor's message
     expect(page.locator(".panel--customer")).to_contain_text("United Kingdom, EC1A 1BB")
     screenshot(f"dashboard-session-failed-{viewport}")
-    assert fits(page, viewport)
+    assert fits_the_width(page, viewport)
     assert console_errors == [], "failed session"
 
     page.get_by_role("button", name="Email recovery link").click()
@@ -109,7 +96,7 @@ def test_merchant_reads_why_a_payment_failed_and_recovers_the_sale(
     expect(details).to_contain_text(f"Recovery of {failed.public_id}")
     expect(page.locator("#session-timeline")).to_contain_text(f"Recovery of {failed.public_id}")
     screenshot(f"dashboard-session-recovery-{viewport}")
-    assert fits(page, viewport)
+    assert fits_the_width(page, viewport)
     assert console_errors == []
 
 
@@ -119,7 +106,8 @@ def test_merchant_copies_the_portal_link_and_opens_it_from_the_clipboard(
 ):
     paid = customer_pays(shop, "alice@example.com", "4000000000000002", "4242424242424242")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    log_in(page, live_server, viewport)
+    page.set_viewport_size(VIEWPORTS[viewport])
+    log_in(page, live_server, "jenny", PASSWORD)
     open_session(page, live_server, paid)
 
     page.get_by_role("button", name="Copy portal link").click()
@@ -143,7 +131,8 @@ def test_merchant_resends_a_receipt_and_opens_the_order(
 ):
     paid = customer_pays(shop, "alice@example.com", "4242424242424242")
     receipts = len(mail.outbox)
-    log_in(page, live_server, viewport)
+    page.set_viewport_size(VIEWPORTS[viewport])
+    log_in(page, live_server, "jenny", PASSWORD)
     open_session(page, live_server, paid)
     timeline = page.locator("#session-timeline")
     expect(timeline.locator("li", has_text="Receipt sent")).to_have_count(1)
@@ -155,7 +144,7 @@ def test_merchant_resends_a_receipt_and_opens_the_order(
     assert len(mail.outbox) == receipts + 1
     expect(page.get_by_text("Last sent just now by jenny.")).to_be_visible()
     screenshot(f"dashboard-session-receipt-{viewport}")
-    assert fits(page, viewport)
+    assert fits_the_width(page, viewport)
 
     page.locator("#action-order").get_by_role("link", name="View order").click()
     page.wait_for_url(f"**/dashboard/acme/test/orders/{paid.order.public_id}")
@@ -168,7 +157,8 @@ def test_recover_and_copy_work_without_javascript(shop, live_server, browser, sc
     paid = customer_pays(shop, "alice@example.com", "4242424242424242")
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    log_in(page, live_server, "phone")
+    page.set_viewport_size(VIEWPORTS["phone"])
+    log_in(page, live_server, "jenny", PASSWORD)
 
     open_session(page, live_server, failed)
     page.get_by_role("button", name="Write it yourself").click()
@@ -189,7 +179,8 @@ def test_recover_and_copy_work_without_javascript(shop, live_server, browser, sc
 
 def test_keyboard_reaches_the_actions_with_a_visible_focus(shop, live_server, page):
     failed = customer_pays(shop, "grace@example.com", "4000000000000002")
-    log_in(page, live_server, "desktop")
+    page.set_viewport_size(VIEWPORTS["desktop"])
+    log_in(page, live_server, "jenny", PASSWORD)
     open_session(page, live_server, failed)
 
     page.locator("header .button").focus()  # View order, in the header

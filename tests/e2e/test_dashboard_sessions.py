@@ -14,9 +14,8 @@ from playwright.sync_api import expect
 from checkout.models import CheckoutSession
 from orgs.models import Organization
 from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.pages import VIEWPORTS, fits_the_width, log_in
 from tests.factories import card_form_data, make_session, session_ready_to_pay
-
-VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
 
 
 @pytest.fixture
@@ -25,20 +24,12 @@ def demo(transactional_db):
     return Organization.objects.get(slug="acme")
 
 
-def log_in(page, live_server):
-    page.goto(f"{live_server.url}/dashboard/")
-    page.get_by_label("Username").fill("demo")
-    page.get_by_label("Password").fill("demo")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/acme/test/sessions/")
-
-
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_demo_merchant_works_the_sessions_list(
     demo, live_server, page, screenshot, console_errors, viewport
 ):
     page.set_viewport_size(VIEWPORTS[viewport])
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     expect(page.get_by_role("heading", name="Checkout sessions")).to_be_visible()
     expect(page.get_by_text("Test mode", exact=True).first).to_be_visible()
     tabs = page.get_by_role("navigation", name="Sessions by status")
@@ -47,7 +38,7 @@ def test_demo_merchant_works_the_sessions_list(
     )
     screenshot(f"dashboard-sessions-{viewport}")
     page.screenshot(path=ARTIFACTS / f"dashboard-sessions-{viewport}-fold.png", caret="initial")
-    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
+    assert fits_the_width(page, viewport)
     assert console_errors == [], "after login"
 
     tabs.get_by_role("link", name=re.compile(r"^Failed")).click()
@@ -83,7 +74,7 @@ def test_demo_merchant_works_the_sessions_list(
 
 
 def test_a_new_session_appears_without_a_reload(demo, live_server, page, console_errors):
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     all_tab = page.get_by_role("navigation", name="Sessions by status").get_by_role(
         "link", name=re.compile(r"^All")
     )
@@ -97,7 +88,7 @@ def test_a_new_session_appears_without_a_reload(demo, live_server, page, console
 def test_a_payment_in_another_browser_appears_in_the_succeeded_count_without_a_reload(
     demo, live_server, page, browser, console_errors
 ):
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     succeeded_tab = page.get_by_role("navigation", name="Sessions by status").get_by_role(
         "link", name=re.compile(r"^Succeeded")
     )
@@ -138,14 +129,14 @@ def test_a_card_testers_session_shows_blocked_under_the_orgs_alarm(
         )
 
     page.set_viewport_size(VIEWPORTS[viewport])
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     alarm = page.locator("#card-testing-alarm")
     expect(alarm).to_contain_text("Card-testing alarm")
     expect(alarm).to_contain_text("5 declined payments in 10 minutes")
     row = page.get_by_role("row").filter(has_text="card-tester@example.net")
     expect(row.locator(".block-flag")).to_have_text(re.compile(r"^5 Blocked"))
     screenshot(f"dashboard-sessions-blocked-{viewport}")
-    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
+    assert fits_the_width(page, viewport)
 
     alarm.get_by_role("link", name=session.public_id).click()
     page.wait_for_url(f"**/sessions/{session.public_id}")
@@ -157,7 +148,7 @@ def test_a_card_testers_session_shows_blocked_under_the_orgs_alarm(
 
 
 def test_keyboard_reaches_the_tabs_with_a_visible_focus(demo, live_server, page):
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     first_tab = page.locator(".tab").first
     first_tab.focus()
     page.keyboard.press("Tab")
@@ -180,7 +171,7 @@ def set_visibility(page, state: str) -> None:
 def test_nothing_polls_while_the_browser_tab_is_hidden(demo, live_server, page):
     polls = []
     page.on("request", lambda request: "/sessions/poll" in request.url and polls.append(request))
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     page.wait_for_timeout(5_500)
     assert polls  # every 5 s while visible
     set_visibility(page, "hidden")
@@ -196,7 +187,7 @@ def test_nothing_polls_while_the_browser_tab_is_hidden(demo, live_server, page):
 def test_tabs_search_and_pages_work_without_javascript(demo, live_server, browser):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     tabs = page.get_by_role("navigation", name="Sessions by status")
     tabs.get_by_role("link", name=re.compile(r"^Succeeded")).click()
     page.wait_for_url("**/sessions/?status=succeeded")
@@ -224,14 +215,14 @@ def test_funnel_step_and_decline_reason_open_their_sessions(
     demo, live_server, page, screenshot, console_errors, viewport
 ):
     page.set_viewport_size(VIEWPORTS[viewport])
-    log_in(page, live_server)
+    log_in(page, live_server, "demo", "demo")
     insights = page.get_by_role("region", name="Last 14 days")
     expect(insights.get_by_role("heading", name="Checkout funnel")).to_be_visible()
     expect(insights.get_by_role("heading", name="Top decline reasons")).to_be_visible()
     insights.screenshot(
         path=ARTIFACTS / f"dashboard-sessions-insights-{viewport}.png", caret="initial"
     )
-    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
+    assert fits_the_width(page, viewport)
     tabs = page.get_by_role("navigation", name="Sessions by status")
     all_tab = tabs.get_by_role("link", name=re.compile(r"^All"))
 

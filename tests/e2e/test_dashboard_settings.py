@@ -13,10 +13,10 @@ from checkout.choices import CallbackEvent
 from checkout.models import CallbackDelivery
 from orgs.models import CallbackSecret, Membership, Mode, Organization
 from tests.checkout.callback_receiver import CallbackReceiver
+from tests.e2e.pages import PASSWORD, VIEWPORTS, fits_the_width, log_in, screenshot_from_top
 from tests.factories import MembershipFactory, OrganizationFactory, make_session, signing_secret
 
-VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
-PASSWORD = "correct horse battery staple"
+SETTINGS = "/dashboard/acme/test/settings/"
 
 
 @pytest.fixture
@@ -42,25 +42,6 @@ def failed_delivery(org, receiver) -> CallbackDelivery:
     return delivery
 
 
-def log_in(page, live_server, username="owner"):
-    page.goto(f"{live_server.url}/dashboard/acme/test/settings/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/acme/test/settings/")
-
-
-def top_screenshot(page, screenshot, name: str) -> None:
-    """A full-page screenshot from the top: scrolled, the sticky test band and sidebar would
-    be drawn in the middle of it."""
-    page.evaluate("window.scrollTo(0, 0)")
-    screenshot(name)
-
-
-def fits(page, viewport) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
-
-
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_owner_manages_checkout_settings(
     owner, receiver, live_server, page, screenshot, console_errors, viewport
@@ -68,13 +49,13 @@ def test_owner_manages_checkout_settings(
     org = Organization.objects.get(slug="acme")
     failed = failed_delivery(org, receiver)
     page.set_viewport_size(VIEWPORTS[viewport])
-    log_in(page, live_server)
+    log_in(page, live_server, "owner", PASSWORD, start=SETTINGS, lands_on=f"**{SETTINGS}")
     expect(page.get_by_role("heading", name="Checkout settings")).to_be_visible()
     secret = signing_secret(org, Mode.TEST)
     masked = page.locator("#secret-value")
     expect(masked).to_have_text(f"whsec_…{secret[-4:]}")
-    top_screenshot(page, screenshot, f"dashboard-settings-{viewport}")
-    assert fits(page, viewport)
+    screenshot_from_top(page, screenshot, f"dashboard-settings-{viewport}")
+    assert fits_the_width(page, viewport)
     assert console_errors == [], "on load"
 
     # A callback URL that is not http(s): the error sits under the field, nothing is saved.
@@ -85,7 +66,7 @@ def test_owner_manages_checkout_settings(
     expect(error).to_have_text("Enter a full URL, starting with https:// (or http://).")
     expect(callback_url).to_have_attribute("aria-invalid", "true")
     expect(callback_url).to_be_focused()
-    top_screenshot(page, screenshot, f"dashboard-settings-error-{viewport}")
+    screenshot_from_top(page, screenshot, f"dashboard-settings-error-{viewport}")
     callback_url.fill("ftp://merchant.example.com/hooks")
     page.get_by_role("button", name="Save settings").click()
     expect(error).to_contain_text("must be http:// or https://")
@@ -103,7 +84,7 @@ def test_owner_manages_checkout_settings(
     # Reveal, then rotate: a new masked value and until when the previous one verifies.
     page.get_by_role("button", name="Reveal").click()
     expect(page.locator("#secret-value")).to_have_text(secret)
-    top_screenshot(page, screenshot, f"dashboard-settings-revealed-{viewport}")
+    screenshot_from_top(page, screenshot, f"dashboard-settings-revealed-{viewport}")
     page.get_by_text("Rotate secret…").click()
     page.get_by_role("button", name="Rotate test secret now").click()
     expect(page.get_by_text("The test signing secret was rotated.")).to_be_visible()
@@ -113,7 +94,7 @@ def test_owner_manages_checkout_settings(
     expect(page.locator(".previous-secret")).to_contain_text(
         f"Previous secret whsec_…{secret[-4:]} valid until"
     )
-    top_screenshot(page, screenshot, f"dashboard-settings-rotated-{viewport}")
+    screenshot_from_top(page, screenshot, f"dashboard-settings-rotated-{viewport}")
 
     # A test callback to the receiver: signed with both secrets during the overlap.
     page.get_by_role("button", name="Send test callback").click()
@@ -123,15 +104,15 @@ def test_owner_manages_checkout_settings(
     callback = receiver.received[-1]
     assert Webhook(new_secret).verify(callback.body, callback.headers)["type"] == "callback.test"
     Webhook(secret).verify(callback.body, callback.headers)
-    top_screenshot(page, screenshot, f"dashboard-settings-test-callback-{viewport}")
+    screenshot_from_top(page, screenshot, f"dashboard-settings-test-callback-{viewport}")
 
     # The failed delivery, sent again: same webhook-id, delivered this time.
     page.get_by_role("button", name=f"Redeliver {failed.public_id}").click()
     expect(page.get_by_text(f"{failed.public_id} was sent again and delivered")).to_be_visible()
     assert receiver.received[-1].headers["webhook-id"] == failed.public_id
     expect(page.locator("#settings-activity")).to_contain_text("Callback redelivered")
-    top_screenshot(page, screenshot, f"dashboard-settings-redelivered-{viewport}")
-    assert fits(page, viewport)
+    screenshot_from_top(page, screenshot, f"dashboard-settings-redelivered-{viewport}")
+    assert fits_the_width(page, viewport)
     assert console_errors == []
 
 
@@ -143,7 +124,7 @@ def test_the_secret_and_a_test_callback_work_without_javascript(
     secret = signing_secret(org, Mode.TEST)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    log_in(page, live_server)
+    log_in(page, live_server, "owner", PASSWORD, start=SETTINGS, lands_on=f"**{SETTINGS}")
 
     page.get_by_role("button", name="Reveal").click()
     expect(page.locator("#secret-value")).to_have_text(secret)
@@ -166,8 +147,8 @@ def test_a_member_sees_the_settings_but_no_action(owner, live_server, page, scre
     org = Organization.objects.get(slug="acme")
     MembershipFactory(org=org, role=Membership.Role.MEMBER, user__username="member")
     page.set_viewport_size(VIEWPORTS["phone"])
-    log_in(page, live_server, username="member")
+    log_in(page, live_server, "member", PASSWORD, start=SETTINGS, lands_on=f"**{SETTINGS}")
     expect(page.get_by_label("Callback URL")).to_be_disabled()
     expect(page.get_by_role("button", name="Reveal")).to_have_count(0)
     expect(page.get_by_role("button", name="Save settings")).to_have_count(0)
-    top_screenshot(page, screenshot, "dashboard-settings-member-phone")
+    screenshot_from_top(page, screenshot, "dashboard-settings-member-phone")

@@ -10,10 +10,9 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from orgs.models import Membership
+from tests.e2e.pages import PASSWORD, VIEWPORTS, fits_the_width, log_in
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
-VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
-OWNER_PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "plum-orchard-kettle-42"
 
 
@@ -33,18 +32,6 @@ def watch_console(page) -> list[str]:
     return errors
 
 
-def log_in(page, live_server, username: str, password: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/acme/test/sessions/")
-
-
-def fits(page, viewport: str) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[viewport]["width"]
-
-
 def emailed_link(path_start: str) -> str:
     body = mail.outbox[-1].body
     return re.search(rf"{re.escape(settings.SITE_URL)}({re.escape(path_start)}\S+)", body)[1]
@@ -55,7 +42,7 @@ def test_owner_invites_a_teammate_who_joins_from_the_email(
     acme, live_server, page, browser, screenshot, console_errors, viewport
 ):
     page.set_viewport_size(VIEWPORTS[viewport])
-    log_in(page, live_server, "olivia", OWNER_PASSWORD)
+    log_in(page, live_server, "olivia", PASSWORD, start="/accounts/login/")
     page.get_by_role("link", name="Team").click()
     page.wait_for_url("**/dashboard/acme/test/team/")
     expect(page.get_by_role("heading", name="Team", exact=True)).to_be_visible()
@@ -70,7 +57,7 @@ def test_owner_invites_a_teammate_who_joins_from_the_email(
     expect(invitations.get_by_text(re.compile("Email sent"))).to_be_visible()
     # The swap keeps the keyboard where it was.
     expect(page.get_by_role("button", name="Send invitation")).to_be_focused()
-    fits(page, viewport)
+    assert fits_the_width(page, viewport)
     screenshot(f"dashboard-team-{viewport}")
     assert console_errors == [], "after inviting"
 
@@ -84,7 +71,7 @@ def test_owner_invites_a_teammate_who_joins_from_the_email(
     theirs.get_by_label("Username").fill("jenny")
     theirs.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
     theirs.get_by_label("Password again").fill(NEW_PASSWORD)
-    fits(theirs, viewport)
+    assert fits_the_width(theirs, viewport)
     screenshot(f"invitation-accept-{viewport}", target=theirs)
     theirs.get_by_role("button", name="Create account and join").click()
     theirs.wait_for_url("**/dashboard/acme/test/sessions/")
@@ -95,7 +82,7 @@ def test_owner_invites_a_teammate_who_joins_from_the_email(
     # Logged out, they log in again with the password they chose.
     theirs.get_by_role("button", name="Log out").click()
     theirs.wait_for_url("**/accounts/login/")
-    log_in(theirs, live_server, "jenny", NEW_PASSWORD)
+    log_in(theirs, live_server, "jenny", NEW_PASSWORD, start="/accounts/login/")
     expect(theirs.get_by_role("heading", name="Checkout sessions")).to_be_visible()
 
     assert their_errors == []
@@ -120,11 +107,11 @@ def test_owner_removes_a_member_with_a_confirmation(
     acme, live_server, page, screenshot, console_errors, viewport
 ):
     page.set_viewport_size(VIEWPORTS[viewport])
-    log_in(page, live_server, "olivia", OWNER_PASSWORD)
+    log_in(page, live_server, "olivia", PASSWORD, start="/accounts/login/")
     page.goto(f"{live_server.url}/dashboard/acme/test/team/")
     page.locator("summary").filter(has_text="Remove: marco").click()
     expect(page.get_by_text("Remove marco from Acme Coffee?")).to_be_visible()
-    fits(page, viewport)
+    assert fits_the_width(page, viewport)
     screenshot(f"dashboard-team-remove-{viewport}")
     page.get_by_role("button", name="Remove marco").click()
     expect(page.get_by_text("marco was removed from the team.")).to_be_visible()
@@ -136,12 +123,12 @@ def test_owner_removes_a_member_with_a_confirmation(
 def test_password_reset_pages(acme, live_server, page, screenshot, console_errors, viewport):
     page.set_viewport_size(VIEWPORTS[viewport])
     page.goto(f"{live_server.url}/accounts/login/")
-    fits(page, viewport)
+    assert fits_the_width(page, viewport)
     screenshot(f"account-login-{viewport}")
     page.get_by_role("link", name="Forgot password?").click()
     page.wait_for_url("**/accounts/password_reset/")
     page.get_by_label("Email").fill("olivia@example.com")
-    fits(page, viewport)
+    assert fits_the_width(page, viewport)
     screenshot(f"account-reset-request-{viewport}")
     page.get_by_role("button", name="Email me a link").click()
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
@@ -153,7 +140,7 @@ def test_password_reset_pages(acme, live_server, page, screenshot, console_error
     page.get_by_label("New password confirmation").fill("123")
     page.get_by_role("button", name="Set new password").click()
     expect(page.get_by_text("This password is too short.")).to_be_visible()
-    fits(page, viewport)
+    assert fits_the_width(page, viewport)
     screenshot(f"account-reset-new-password-{viewport}")
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
@@ -161,5 +148,5 @@ def test_password_reset_pages(acme, live_server, page, screenshot, console_error
     expect(page.get_by_role("heading", name="Your new password is set")).to_be_visible()
     screenshot(f"account-reset-done-{viewport}")
     page.get_by_role("link", name="Log in").click()
-    log_in(page, live_server, "olivia", NEW_PASSWORD)
+    log_in(page, live_server, "olivia", NEW_PASSWORD, start="/accounts/login/")
     assert console_errors == []
