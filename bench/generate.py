@@ -244,7 +244,7 @@ def _sessions_sql(salt: str) -> str:
     return f"""
 INSERT INTO checkout_checkoutsession (
     id, public_id, org_id, mode, order_id, payment_link_id, source, recovered_from_id,
-    created_at, expires_at, failed_attempts, is_paid, customer_email_fixed,
+    created_at, expires_at, failed_attempts, payment_blocked, is_paid, customer_email_fixed,
     require_phone, require_location, require_shipping_address,
     success_url, callback_url, metadata,
     customer_email, customer_phone, customer_country, customer_postal_code,
@@ -253,7 +253,7 @@ INSERT INTO checkout_checkoutsession (
     ip_address, device_type, user_agent, payment_method_brand, payment_method_last4)
 SELECT p.id, 'cs_' || p.mode || '_' || {_random_id(salt + "s", "p.id")}, p.org_id, p.mode, p.id,
     p.link_id, CASE WHEN p.link_id IS NULL THEN 'api' ELSE 'payment_link' END, NULL,
-    p.created_at, p.expires_at, p.failed_attempts, p.status = 'succeeded',
+    p.created_at, p.expires_at, p.failed_attempts, '', p.status = 'succeeded',
     p.link_id IS NULL AND p.email <> '',
     false, false, false,
     '', '', '{{}}'::jsonb,
