@@ -52,6 +52,15 @@ class EventKind(models.TextChoices):
     CUSTOMER_ERASED = "customer_erased", "Customer data erased"
 
 
+class RecoveryNotSent(models.TextChoices):
+    """Why a recovery email was not even tried (``recovery_failed`` with ``not_sent``): its
+    link could no longer be used, or must not be (``checkout.recovery``)."""
+
+    PAID = "paid", "the customer paid this link"
+    RECOVERED = "recovered", "the customer paid another recovery"
+    EXPIRED = "expired", "the link expired first"
+
+
 class BlockLimit(models.TextChoices):
     """The card-testing limit that refused a payment (``checkout.card_testing``)."""
 

@@ -11,28 +11,27 @@ is tried again by the task itself, as callbacks are: on the database task backen
 attempt is queued with ``run_after``, ``RECEIPT_RETRY_SCHEDULE[n]`` seconds later, in the
 transaction that records the failed one. The last failed attempt says ``final``, as does a
 failure that waiting cannot fix (a 5xx refusal, a message the mail library refuses, a bug).
-The ``immediate`` backend (tests) cannot defer: one attempt, which the event says.
+The ``immediate`` backend (tests) cannot defer: one attempt, which the event says. That part
+is ``checkout.mail_retries``, which recovery emails share.
 """
 
 import logging
 import smtplib
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.tasks import TaskContext, task
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from checkout.actors import Actor
 from checkout.choices import EventKind
 from checkout.effective_settings import effective_settings
 from checkout.erasure import record_email_to_customer
+from checkout.mail_retries import record_failed_send
 from checkout.models import CheckoutSession, TimelineEvent
 from checkout.portal import PortalScope, portal_path, portal_url
-from checkout.task_queue import backend_can_defer, enqueue_with_transaction, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -122,17 +121,6 @@ def _this_send(send_id: str | None) -> dict[str, str]:
     return {"send": send_id} if send_id else {}
 
 
-def may_pass(error: Exception) -> bool:
-    """Whether the same receipt may go out later: the mail server was unreachable, hung up or
-    timed out (OSError and smtplib's other errors), or answered 4xx, SMTP's "try again later".
-    Not a 5xx refusal, a message the mail library refuses (ValueError), nor a bug."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return all(400 <= code < 500 for code, _reply in error.recipients.values())
-    if isinstance(error, smtplib.SMTPResponseException):
-        return 400 <= error.smtp_code < 500
-    return isinstance(error, (smtplib.SMTPException, OSError))
-
-
 def _record_receipt_failed(
     *,
     session: CheckoutSession,
@@ -141,43 +129,18 @@ def _record_receipt_failed(
     send_id: str | None,
     attempt: int,
 ) -> TimelineEvent:
-    transient = may_pass(error)
-    delay = (
-        retry_delay(settings.RECEIPT_RETRY_SCHEDULE, failed_attempts=attempt) if transient else None
+    to = session.order.customer_email
+    return record_failed_send(
+        session=session,
+        kind=EventKind.RECEIPT_FAILED,
+        actor=actor,
+        to=to,
+        error=error,
+        attempt=attempt,
+        data={"to": to, **_this_send(send_id)},
+        schedule=settings.RECEIPT_RETRY_SCHEDULE,
+        enqueue_next=partial(enqueue_receipt, session.public_id, actor=actor, attempt=attempt + 1),
     )
-    next_attempt_at = timezone.now() + timedelta(seconds=delay) if delay is not None else None
-    with transaction.atomic():
-        event = record_email_to_customer(
-            session=session,
-            kind=EventKind.RECEIPT_FAILED,
-            actor=actor,
-            to=session.order.customer_email,
-            data={
-                "to": session.order.customer_email,
-                "error": f"{type(error).__name__}: {error}"[:300],
-                "attempt": attempt,
-                "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
-                "final": next_attempt_at is None,
-                **(
-                    {"retries": "need TASKS_BACKEND=database"}
-                    if transient and not backend_can_defer()
-                    else {}
-                ),
-                **_this_send(send_id),
-            },
-        )
-        if next_attempt_at is not None:
-            # Committed with the failed attempt: a worker dying right after cannot lose it.
-            enqueue_with_transaction(
-                partial(
-                    enqueue_receipt,
-                    session.public_id,
-                    actor=actor,
-                    attempt=attempt + 1,
-                    run_after=next_attempt_at,
-                )
-            )
-    return event
 
 
 def enqueue_receipt(

@@ -6,23 +6,31 @@ The service that creates the recovery session is ``checkout.services.recover_ses
 the old session records ``recovered_by`` (naming the new session, who asked, and whether we email
 the customer); the task then records ``recovery_sent`` or ``recovery_failed`` on it. The new
 session's ``session_created`` names the old one (``recovered_from``): linked both ways.
+
+A send the mail server could not take for now is tried again as a receipt is
+(``checkout.mail_retries``, on ``RECEIPT_RETRY_SCHEDULE``), but never once the link has expired:
+each failed attempt is a ``recovery_failed`` with ``attempt``, ``next_attempt_at`` and ``final``.
+While one is to be tried again it counts against the one email a day; a final one does not.
 """
 
 import logging
 import smtplib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.tasks import TaskContext, task
 from django.template.loader import render_to_string
+from django.utils.dateparse import parse_datetime
 
 from checkout.actors import Actor
-from checkout.choices import EventKind
+from checkout.choices import EventKind, RecoveryNotSent
 from checkout.effective_settings import effective_settings
 from checkout.erasure import record_email_to_customer
+from checkout.mail_retries import RetryDeadline, record_failed_send
 from checkout.models import CheckoutSession, TimelineEvent
 from checkout.money import format_money
 from checkout.session_json import session_url
@@ -31,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # At most one recovery email per session in this window: a merchant's reminder, not spam.
 RECOVERY_EMAIL_INTERVAL = timedelta(hours=24)
+# On a failed attempt not tried again because its link expires before the next try would come.
+LINK_EXPIRES_FIRST = "none: the link expires before the next try"
 
 
 def recovery_context(session: CheckoutSession) -> dict:
@@ -99,47 +109,124 @@ def recovery_mailto(session: CheckoutSession) -> str:
 
 
 def send_recovery_email(
-    *, session: CheckoutSession, actor: Actor, send_id: str | None = None
+    *, session: CheckoutSession, actor: Actor, send_id: str | None = None, attempt: int = 1
 ) -> TimelineEvent:
     """Email the recovery ``session``'s link to its customer; record ``recovery_sent``, or
-    ``recovery_failed`` with the error, on the session it recovers (as ``send_receipt`` does:
-    a failure reaches the timeline, never an exception nobody sees)."""
+    ``recovery_failed`` with the error and, when trying again may help before the link
+    expires, queue the next attempt (``checkout.mail_retries``, as ``send_receipt`` does), on
+    the session it recovers. A link that was paid, whose sale another recovery made, or that
+    expired is not sent: ``recovery_failed`` says why (``not_sent``), final.
+
+    ``send_id`` names this send on the event (the task's id); ``attempt`` counts the tries of
+    one recovery email, from 1.
+    """
     recovered = session.recovered_from or session
-    data = {"to": session.customer_email, "recovery_session": session.public_id}
-    if send_id:
-        data["send"] = send_id
+    to = session.customer_email
+    data = {
+        "to": to,
+        "recovery_session": session.public_id,
+        **({"send": send_id} if send_id else {}),
+    }
+    if (not_sent := _why_not_send(session, recovered)) is not None:
+        logger.info("Recovery email for %s not sent: %s", session.public_id, not_sent.label)
+        return record_email_to_customer(
+            session=recovered,
+            kind=EventKind.RECOVERY_FAILED,
+            actor=actor,
+            to=to,
+            data={
+                **data,
+                "not_sent": not_sent.value,
+                "attempt": attempt,
+                "next_attempt_at": None,
+                "final": True,
+            },
+        )
     try:
         recovery_message(session).send()
     except (smtplib.SMTPException, OSError, ValueError) as error:
         # ValueError: the mail library refuses a header (a CR/LF in an org name) or an address.
-        logger.warning("Recovery email for %s not sent: %s", session.public_id, error)
-        return _record_failed(recovered, actor, error, data)
+        logger.warning(
+            "Recovery email for %s not sent (attempt %d): %s", session.public_id, attempt, error
+        )
+        return _record_failed(session, recovered, actor, error, data, attempt)
     except Exception as error:  # noqa: BLE001 - recorded below, and logged with its traceback
         logger.exception("Recovery email for %s failed unexpectedly", session.public_id)
-        return _record_failed(recovered, actor, error, data)
+        return _record_failed(session, recovered, actor, error, data, attempt)
     return record_email_to_customer(
-        session=recovered, kind=EventKind.RECOVERY_SENT, actor=actor, to=data["to"], data=data
+        session=recovered,
+        kind=EventKind.RECOVERY_SENT,
+        actor=actor,
+        to=to,
+        data={**data, "attempt": attempt},
     )
+
+
+def _why_not_send(session: CheckoutSession, recovered: CheckoutSession) -> RecoveryNotSent | None:
+    # Checked before each attempt, a retry hours later included: a paid link must not invite a
+    # second payment, nor a link to a sale paid through another recovery (the customer could
+    # pay twice), and an expired link would only show the customer a dead page.
+    if session.is_paid:
+        return RecoveryNotSent.PAID
+    if recovered != session and paid_recovery(recovered) is not None:
+        return RecoveryNotSent.RECOVERED
+    if not session.is_active:
+        return RecoveryNotSent.EXPIRED
+    return None
 
 
 def _record_failed(
-    session: CheckoutSession, actor: Actor, error: Exception, data: dict
+    session: CheckoutSession,
+    recovered: CheckoutSession,
+    actor: Actor,
+    error: Exception,
+    data: dict,
+    attempt: int,
 ) -> TimelineEvent:
-    return record_email_to_customer(
-        session=session,
+    return record_failed_send(
+        session=recovered,
         kind=EventKind.RECOVERY_FAILED,
         actor=actor,
         to=data["to"],
-        data={**data, "error": f"{type(error).__name__}: {error}"[:300]},
+        error=error,
+        attempt=attempt,
+        # Until when this email may still go out: the limit of one a day waits for it.
+        data={**data, "link_expires_at": session.expires_at.isoformat()},
+        # The receipts' schedule, cut at the link's expiry: a dead link is not worth mailing.
+        schedule=settings.RECEIPT_RETRY_SCHEDULE,
+        deadline=RetryDeadline(session.expires_at, LINK_EXPIRES_FIRST),
+        enqueue_next=partial(
+            enqueue_recovery_email, session.public_id, actor=actor, attempt=attempt + 1
+        ),
     )
+
+
+def enqueue_recovery_email(
+    recovery_session_public_id: str,
+    *,
+    actor: Actor,
+    attempt: int = 1,
+    run_after: datetime | None = None,
+) -> None:
+    """Queue attempt ``attempt`` of a recovery email, at ``run_after`` (the backend must
+    defer)."""
+    email_task = (
+        send_recovery_email_task.using(run_after=run_after)
+        if run_after
+        else send_recovery_email_task
+    )
+    email_task.enqueue(recovery_session_public_id, actor.as_task_argument(), attempt)
 
 
 @task(takes_context=True)
 def send_recovery_email_task(
-    context: TaskContext, recovery_session_public_id: str, actor: dict | None = None
+    context: TaskContext,
+    recovery_session_public_id: str,
+    actor: dict | None = None,
+    attempt: int = 1,
 ) -> str:
-    """Send a recovery email in the background (enqueued by ``recover_session``); ``actor`` is
-    the merchant user who asked (``Actor.as_task_argument``)."""
+    """Send a recovery email in the background (enqueued by ``recover_session``, or by a failed
+    ``attempt`` before); ``actor`` is the merchant user who asked (``Actor.as_task_argument``)."""
     session = CheckoutSession.objects.select_related("order", "org", "recovered_from").get(
         public_id=recovery_session_public_id
     )
@@ -156,21 +243,31 @@ def send_recovery_email_task(
         # Erased since the recovery (checkout.erasure): there is nobody to send it to.
         return "no email"
     return send_recovery_email(
-        session=session, actor=Actor.from_task_argument(actor), send_id=send_id
+        session=session, actor=Actor.from_task_argument(actor), send_id=send_id, attempt=attempt
     ).kind
 
 
 @dataclass(frozen=True)
 class RecoveryEmail:
-    """A recovery email we sent (or are sending) for a session."""
+    """A recovery email we sent, or that is on its way, for a session."""
 
-    sent_at: datetime
+    sent_at: datetime  # when it went out; while on its way, when it was asked for
     sent_by: str  # the merchant user's name, as the timeline shows it
     recovery_session_id: str
+    # Failed for now and to be tried again: when, and until when it may still go out (its
+    # link's expiry). None once sent, or while its first attempt is queued.
+    next_attempt_at: datetime | None = None
+    retrying_until: datetime | None = None
+
+    @property
+    def retrying(self) -> bool:
+        return self.retrying_until is not None
 
     @property
     def next_allowed_at(self) -> datetime:
-        return self.sent_at + RECOVERY_EMAIL_INTERVAL
+        """A day after this one, and never while this one may still go out."""
+        after_a_day = self.sent_at + RECOVERY_EMAIL_INTERVAL
+        return max(after_a_day, self.retrying_until) if self.retrying_until else after_a_day
 
 
 @dataclass(frozen=True)
@@ -186,25 +283,39 @@ class RecoveryStatus:
 
 
 def last_recovery_email(session: CheckoutSession) -> RecoveryEmail | None:
-    """The last recovery email asked for on ``session`` that did not fail (one query).
+    """The last recovery email asked for on ``session`` that did not fail for good (one query).
 
     It counts from the request (``recovered_by`` with ``emailed``), recorded in the same
     transaction as the new session under the session's row lock: two merchants clicking at
-    once cannot both send. A send that failed (``recovery_failed``) does not count.
+    once cannot both send; once it went out (``recovery_sent``, after retries maybe hours
+    later), from then. A failed attempt to be tried again (``recovery_failed``, not ``final``)
+    still counts: it may go out until its link expires. A ``final`` one does not count.
     """
     events = session.events.filter(
-        kind__in=[EventKind.RECOVERED_BY, EventKind.RECOVERY_FAILED]
+        kind__in=[EventKind.RECOVERED_BY, EventKind.RECOVERY_SENT, EventKind.RECOVERY_FAILED]
     ).order_by("-created_at", "-id")
-    failed: set[str] = set()
+    outcomes: dict[str, TimelineEvent] = {}  # the newest sent or failed, per recovery session
     for event in events:
         recovery_id = event.data.get("recovery_session", "")
-        if event.kind == EventKind.RECOVERY_FAILED:
-            failed.add(recovery_id)
-        elif event.data.get("emailed") and recovery_id not in failed:
-            return RecoveryEmail(
-                sent_at=event.created_at,
-                sent_by=event.actor_label,
-                recovery_session_id=recovery_id,
+        if event.kind != EventKind.RECOVERED_BY:
+            outcomes.setdefault(recovery_id, event)
+            continue
+        if not event.data.get("emailed"):
+            continue
+        outcome = outcomes.get(recovery_id)
+        asked_for = RecoveryEmail(
+            sent_at=event.created_at, sent_by=event.actor_label, recovery_session_id=recovery_id
+        )
+        if outcome is None:
+            return asked_for  # its first attempt is queued
+        if outcome.kind == EventKind.RECOVERY_SENT:
+            return replace(asked_for, sent_at=outcome.created_at)
+        # Failed events recorded before retries existed have no ``final``: they were.
+        if not outcome.data.get("final", True):
+            return replace(
+                asked_for,
+                next_attempt_at=parse_datetime(outcome.data["next_attempt_at"]),
+                retrying_until=parse_datetime(outcome.data["link_expires_at"]),
             )
     return None
 

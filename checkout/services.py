@@ -688,14 +688,25 @@ class RecoveryRefused(Exception):
 
 
 class RecoveryEmailTooSoon(RecoveryRefused):
-    """A recovery email for this session went out less than 24 h ago."""
+    """A recovery email for this session went out less than 24 h ago, or is still on its way
+    (tried again after the mail server failed for now)."""
 
     def __init__(self, last_email: RecoveryEmail):
+        if last_email.retrying:
+            last = (
+                f"A recovery email asked for {last_email.sent_at:%b %-d, %Y at %H:%M} UTC by "
+                f"{last_email.sent_by} is still on its way: the mail server could not take it "
+                "yet, and it is tried again until its link expires."
+            )
+        else:
+            last = (
+                f"A recovery email already went out "
+                f"{last_email.sent_at:%b %-d, %Y at %H:%M} UTC, sent by {last_email.sent_by}."
+            )
         super().__init__(
-            f"A recovery email already went out "
-            f"{last_email.sent_at:%b %-d, %Y at %H:%M} UTC, sent by {last_email.sent_by}. "
-            f"The next one can go out after {last_email.next_allowed_at:%b %-d, %Y at %H:%M} "
-            "UTC; you can still send the link from your own email.",
+            f"{last} The next one can go out after "
+            f"{last_email.next_allowed_at:%b %-d, %Y at %H:%M} UTC; you can still send the link "
+            "from your own email.",
             reason="too_soon",
         )
         self.last_email = last_email

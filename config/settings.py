@@ -233,8 +233,9 @@ CALLBACK_RETRY_SCHEDULE = env.list(
     "CALLBACK_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 18000, 36000, 36000]
 )
 CALLBACK_TIMEOUT_SECONDS = env.float("CALLBACK_TIMEOUT_SECONDS", default=10.0)
-# Receipts: seconds to wait before each new try after the mail server failed in a way that may
-# pass (down, hanging up, a 4xx reply): as callbacks, 8 tries over about a day.
+# Receipts and recovery emails: seconds to wait before each new try after the mail server failed
+# in a way that may pass (down, hanging up, a 4xx reply): as callbacks, 8 tries over about a day;
+# a recovery email's tries stop at its link's expiry.
 RECEIPT_RETRY_SCHEDULE = env.list(
     "RECEIPT_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 18000, 36000, 36000]
 )

@@ -112,6 +112,16 @@ def _card(data: dict) -> str:
     return payment_method(data.get("brand", ""), data.get("last4", ""))
 
 
+def _email_facts(data: dict) -> tuple[tuple[str, str], ...]:
+    """A receipt's or recovery email's attempt (``checkout.mail_retries``)."""
+    return _facts(
+        ("To", data.get("to")),
+        ("Error", data.get("error")),
+        ("Next attempt", _exact(data.get("next_attempt_at"))),
+        ("Retries", data.get("retries")),
+    )
+
+
 def _source_words(session: CheckoutSession, data: dict) -> str:
     source = data.get("source") or session.source
     if source == SessionSource.PAYMENT_LINK:
@@ -122,7 +132,7 @@ def _source_words(session: CheckoutSession, data: dict) -> str:
 
 def _describe(event: TimelineEvent, session: CheckoutSession, locale: str) -> dict:
     """What the step of one event says beyond its title: summary, facts, explanation, link."""
-    data = event.data if isinstance(event.data, dict) else {}
+    data = _data(event)
     kind = event.kind
     if kind == EventKind.SESSION_CREATED:
         amount = data.get("amount_total")
@@ -176,7 +186,7 @@ def _describe(event: TimelineEvent, session: CheckoutSession, locale: str) -> di
             )
         }
     if kind in (EventKind.RECEIPT_SENT, EventKind.RECEIPT_FAILED):
-        return {"facts": _facts(("To", data.get("to")), ("Error", data.get("error")))}
+        return {"facts": _email_facts(data)}
     if kind == EventKind.RECOVERED_BY:
         emailed = data.get("emailed")
         summary = (
@@ -193,7 +203,7 @@ def _describe(event: TimelineEvent, session: CheckoutSession, locale: str) -> di
     if kind in (EventKind.RECOVERY_SENT, EventKind.RECOVERY_FAILED):
         return {
             "linked_session": _session_link("Link to", data.get("recovery_session")),
-            "facts": _facts(("To", data.get("to")), ("Error", data.get("error"))),
+            "facts": _email_facts(data),
         }
     if kind == EventKind.EXPIRY_EXTENDED:
         minutes = data.get("minutes")
@@ -225,12 +235,17 @@ def _describe(event: TimelineEvent, session: CheckoutSession, locale: str) -> di
     return {}
 
 
-def _tone(kind: str) -> str:
-    if kind in SUCCESS_KINDS:
+def _tone(event: TimelineEvent) -> str:
+    if event.kind in SUCCESS_KINDS:
         return "success"
-    if kind in FAILURE_KINDS:
+    if event.kind in FAILURE_KINDS and not _data(event).get("not_sent"):
         return "failure"
+    # A recovery email not sent on purpose (its link paid or expired) failed nothing.
     return "neutral"
+
+
+def _data(event: TimelineEvent) -> dict:
+    return event.data if isinstance(event.data, dict) else {}
 
 
 def timeline_steps(
@@ -245,7 +260,7 @@ def timeline_steps(
             at=event.created_at,
             actor=actor_name(event.actor_kind, event.actor_label),
             actor_kind=event.actor_kind,
-            tone=_tone(event.kind),
+            tone=_tone(event),
             event=event,
             **_describe(event, session, locale),
         )

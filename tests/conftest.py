@@ -9,6 +9,7 @@ from tests.factories import MembershipFactory, OrganizationFactory
 from tests.processes import WorkerProcesses
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -49,3 +50,26 @@ def start_worker(tmp_path):
     only); each is killed at the end of the test."""
     with WorkerProcesses(tmp_path) as workers:
         yield workers.start
+
+
+@pytest.fixture
+def database_tasks(settings):
+    """Tasks go to the database backend, as in production (``run_after`` defers them); run
+    what is due with ``tests.processes.run_due_tasks``."""
+    settings.TASKS = DATABASE_TASKS
+
+
+@pytest.fixture
+def smtp_on(settings):
+    """Point the mailer at 127.0.0.1:``port`` (over SMTP, as production does): a
+    ``tests.smtp_sink.SmtpSink``, or a ``free_port()`` where nothing listens."""
+
+    def point_at(port: int) -> None:
+        settings.MAILERS = {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
+            }
+        }
+
+    return point_at

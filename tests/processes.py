@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from django.core.management import call_command
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,14 @@ def wait_for(condition, *, timeout: float, what: str) -> None:
 def started(worker: subprocess.Popen) -> bool:
     """Whether the worker is past its startup (and its first recovery), at its task loop."""
     return "Starting worker" in worker.log_path.read_text()
+
+
+def run_due_tasks() -> None:
+    """Run every task due in the test database, in this process, then return (``db_worker
+    --batch``): tasks a task queues for now (a zero-second retry) run too."""
+    call_command(
+        "db_worker", batch=True, reload=False, startup_delay=False, interval=0, verbosity=0
+    )
 
 
 class WorkerProcesses:

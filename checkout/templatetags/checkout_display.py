@@ -10,6 +10,7 @@ the portal, the dashboard).
     {{ order.payment_status|payment_status_badge }}   <span class="badge badge--paid">Paid</span>
     {{ event|event_label }}                     Payment failed (insufficient_funds)
                                                 Payment blocked (too many declines on this session)
+                                                Receipt failed (attempt 1, next try in 1 min)
     {{ event|decline_explanation }}             insufficient_funds — the card has too little
                                                 money; the customer can try another card
     {{ session.blocked_by|block_reason }}       too many declines on this session
@@ -17,10 +18,11 @@ the portal, the dashboard).
 """
 
 from django import template
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from checkout.choices import EventKind, PaymentStatus, SessionStatus
+from checkout.choices import EventKind, PaymentStatus, RecoveryNotSent, SessionStatus
 from checkout.declines import block_reason, decline_reason, explain_block, explain_decline
 from checkout.money import format_money
 from checkout.request_context import customer_locale
@@ -81,8 +83,9 @@ def payment_status_badge(status: str) -> SafeString:
 @register.filter
 def event_label(event) -> str:
     """A timeline event (or its kind) in words; a failed payment names its decline code,
-    a blocked one its limit: ``Payment failed (insufficient_funds)``, ``Payment blocked (too
-    many declines on this session)``."""
+    a blocked one its limit, a failed email its attempt and what comes next: ``Payment failed
+    (insufficient_funds)``, ``Payment blocked (too many declines on this session)``, ``Recovery
+    email failed (attempt 2, next try in 5 min)``, ``Receipt failed (attempt 8, final)``."""
     kind = getattr(event, "kind", event)
     try:
         kind = EventKind(kind)
@@ -93,7 +96,31 @@ def event_label(event) -> str:
         return f"{kind.label} ({code})"
     if kind == EventKind.PAYMENT_BLOCKED and (limit := data.get("limit")):
         return f"{kind.label} ({block_reason(limit)})"
+    if kind == EventKind.RECOVERY_FAILED and (not_sent := data.get("not_sent")):
+        reason = RecoveryNotSent(not_sent).label if not_sent in RecoveryNotSent.values else not_sent
+        return f"Recovery email not sent ({reason})"
+    if kind in (EventKind.RECEIPT_FAILED, EventKind.RECOVERY_FAILED) and data.get("attempt"):
+        return f"{kind.label} ({_next_attempt_words(event, data)})"
     return kind.label
+
+
+def _next_attempt_words(event, data: dict) -> str:
+    """``attempt 1, next try in 1 min`` or ``attempt 8, final``: an email's failed attempt
+    (``checkout.mail_retries``), the wait counted from when it failed."""
+    attempt = f"attempt {data['attempt']}"
+    next_attempt_at = parse_datetime(data.get("next_attempt_at") or "")
+    failed_at = getattr(event, "created_at", None)
+    if data.get("final") or next_attempt_at is None or failed_at is None:
+        return f"{attempt}, final" if data.get("final") else attempt
+    seconds = max(0, round((next_attempt_at - failed_at).total_seconds()))
+    if seconds < 60:
+        wait = f"{seconds} s"
+    elif seconds < 3600:
+        wait = f"{seconds // 60} min"
+    else:
+        hours, minutes = divmod(seconds // 60, 60)
+        wait = f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{attempt}, next try in {wait}"
 
 
 @register.filter("block_reason")

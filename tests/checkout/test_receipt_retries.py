@@ -6,7 +6,6 @@ none listens), with the worker of the database task backend."""
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_tasks_db.models import DBTaskResult
@@ -16,39 +15,13 @@ from checkout.choices import EventKind
 from checkout.receipts import send_receipt_task
 from checkout.services import resend_receipt
 from tests.factories import MembershipFactory, make_session
+from tests.processes import run_due_tasks
 from tests.smtp_sink import SmtpSink, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 RECEIPT = "checkout.receipts.send_receipt_task"
 TRY_LATER = "451 4.3.0 Mailbox busy, try again later"
-
-
-@pytest.fixture
-def smtp_on(settings):
-    """Point the mailer at 127.0.0.1:``port`` (over SMTP, as production does)."""
-
-    def point_at(port: int) -> None:
-        settings.MAILERS = {
-            "default": {
-                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
-            }
-        }
-
-    return point_at
-
-
-@pytest.fixture
-def database_tasks(settings):
-    settings.TASKS = DATABASE_TASKS
-
-
-def run_worker():
-    call_command(
-        "db_worker", batch=True, reload=False, startup_delay=False, interval=0, verbosity=0
-    )
 
 
 def receipt_events(session):
@@ -67,7 +40,7 @@ def test_a_receipt_the_mail_server_could_not_take_is_queued_again_on_the_schedul
     session = make_session(org=org, paid=True)
     send_receipt_task.enqueue(session.public_id)
 
-    run_worker()
+    run_due_tasks()
 
     [(kind, data)] = receipt_events(session)
     assert kind == EventKind.RECEIPT_FAILED
@@ -90,7 +63,7 @@ def test_a_receipt_is_sent_on_the_attempt_after_the_mail_server_said_try_later(
         smtp_on(sink.port)
         send_receipt_task.enqueue(session.public_id)
 
-        run_worker()
+        run_due_tasks()
 
     events = receipt_events(session)
     assert [(kind, data["attempt"]) for kind, data in events] == [
@@ -109,7 +82,7 @@ def test_the_last_failed_attempt_of_the_schedule_is_final(org, settings, databas
         smtp_on(sink.port)
         send_receipt_task.enqueue(session.public_id)
 
-        run_worker()
+        run_due_tasks()
 
     events = receipt_events(session)
     assert [(data["attempt"], data["final"]) for _kind, data in events] == [
@@ -129,7 +102,7 @@ def test_a_permanent_refusal_is_final_at_once(org, settings, database_tasks, smt
         smtp_on(sink.port)
         send_receipt_task.enqueue(session.public_id)
 
-        run_worker()
+        run_due_tasks()
 
     [(kind, data)] = receipt_events(session)
     assert (kind, data["attempt"], data["final"]) == (EventKind.RECEIPT_FAILED, 1, True)
@@ -145,7 +118,7 @@ def test_a_retried_resend_names_the_merchant_who_asked(org, settings, database_t
         smtp_on(sink.port)
         resend_receipt(session=session, actor=Actor.for_user(merchant))
 
-        run_worker()
+        run_due_tasks()
 
     labels = list(
         session.events.filter(kind__in=[EventKind.RECEIPT_SENT, EventKind.RECEIPT_FAILED])

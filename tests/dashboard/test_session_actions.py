@@ -14,6 +14,7 @@ import time_machine
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from checkout.actors import Actor
 from checkout.choices import ActorKind, EventKind, SessionSource
@@ -26,6 +27,8 @@ from tests.factories import (
     expired_session,
     make_session,
 )
+from tests.processes import run_due_tasks
+from tests.smtp_sink import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -251,6 +254,38 @@ def test_one_recovery_email_a_day_and_the_button_says_when_and_by_whom(
         with run_tasks():
             merchant.post(action_url(session, "recover"), {"send": "email"})
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_an_email_being_retried_keeps_the_button_disabled_until_it_failed_for_good(
+    merchant, org, member, settings, database_tasks, smtp_on
+):
+    settings.RECEIPT_RETRY_SCHEDULE = [300]
+    smtp_on(free_port())  # the mail server is down
+    session = make_session(org=org, failed_attempts=1)
+    merchant.post(action_url(session, "recover"), {"send": "email"})
+    run_due_tasks()
+
+    page = merchant.get(page_url(session))
+    assert (
+        f"The recovery email asked for just now by {member.username} is not sent yet: the mail "
+        "server could not take it, next try in 4 min. No other can go out while it is tried "
+        "again (until its link expires, in 23 h"
+    ) in text_of(page)
+    assert 'value="email" disabled aria-describedby="recover-last"' in page.text
+    assert "Recovery email failed (attempt 1, next try in 5 min)" in text_of(page)
+    refused = merchant.post(action_url(session, "recover"), {"send": "email"}, follow=True)
+    assert flash(refused)[0].startswith("A recovery email asked for")
+    assert CheckoutSession.objects.filter(recovered_from=session).count() == 1
+
+    DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now())
+    run_due_tasks()  # attempt 2, the schedule's last: final
+
+    page = merchant.get(page_url(session))
+    assert "Recovery email failed (attempt 2, final)" in text_of(page)
+    assert "not sent yet" not in page.text
+    assert 'value="email" disabled' not in page.text
 
 
 def test_write_it_yourself_creates_the_session_and_offers_a_prefilled_mailto_link(

@@ -318,6 +318,64 @@ def test_receipts_and_callbacks_show_their_outcome(merchant, org):
     assert "Receipt failed" in page and "To a@example.com Error SMTP: refused" in page
 
 
+def test_a_failed_email_says_its_attempt_and_when_it_is_tried_again(merchant, org):
+    paid = make_session(org=org, paid=True)
+    failed = make_session(org=org, failed_attempts=1)
+    in_5_min = timezone.now() + timedelta(minutes=5)
+    timeline_event(
+        paid,
+        EventKind.RECEIPT_FAILED,
+        to="a@example.com",
+        error="SMTPServerDisconnected: gone",
+        attempt=2,
+        next_attempt_at=in_5_min.isoformat(),
+        final=False,
+    )
+    timeline_event(
+        failed,
+        EventKind.RECOVERY_FAILED,
+        to="a@example.com",
+        error="SMTPRecipientsRefused: 451",
+        attempt=1,
+        next_attempt_at=(timezone.now() + timedelta(seconds=60)).isoformat(),
+        final=False,
+    )
+    timeline_event(
+        failed,
+        EventKind.RECOVERY_FAILED,
+        to="a@example.com",
+        error="SMTPRecipientsRefused: 451",
+        attempt=2,
+        next_attempt_at=None,
+        final=True,
+        retries="none: the link expires before the next try",
+    )
+    timeline_event(
+        failed,
+        EventKind.RECOVERY_FAILED,
+        to="a@example.com",
+        attempt=3,
+        final=True,
+        not_sent="paid",
+    )
+
+    receipt = text_of(merchant.get(page_url(paid)))
+    recovery = merchant.get(page_url(failed))
+
+    assert "Receipt failed (attempt 2, next try in 5 min)" in receipt
+    exact = f"{in_5_min.astimezone(timezone.UTC):%-d %b %Y, %H:%M:%S} UTC"
+    assert f"Error SMTPServerDisconnected: gone Next attempt {exact}" in receipt
+    text = text_of(recovery)
+    assert "Recovery email failed (attempt 1, next try in 1 min)" in text
+    assert (
+        "Recovery email failed (attempt 2, final)" in text
+        and "Retries none: the link expires before the next try" in text
+    )
+    # Not sent on purpose: told apart from a failure, and not drawn as one.
+    assert "Recovery email not sent (the customer paid this link)" in text
+    assert recovery.text.count("step--failure") == 2
+
+
 def test_an_expiry_extension_shows_by_how_much_and_until_when(merchant, org, member):
     session = make_session(org=org)
     extend_session_expiry(session=session, minutes=120, actor=Actor.for_user(member))
