@@ -9,7 +9,7 @@ same view. A value that does not parse is ignored (and its field says why), neve
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.http import QueryDict
 
 from checkout.choices import PaymentStatus, SessionSource, SessionStatus
@@ -27,6 +27,9 @@ from checkout.services import MAX_EXTEND_EXPIRY_MINUTES, MIN_EXTEND_EXPIRY_MINUT
 FILTERS = ("q", "link", "source", "from", "to", "step", "reason")
 # Filters whose tab counts the rollups answer (with the dates): see ``rollup_filter``.
 ROLLUP_FILTERS = ({"from", "to", "step"}, {"from", "to", "reason"})
+# "to" takes in its whole day (the list ends at the next midnight), so the last day a date filter
+# takes is the one before the last date there is: 9999-12-31 is refused, not a 500.
+LAST_FILTER_DAY = date.max - timedelta(days=1)
 PERIODS = [7, 14, 30, 90]
 DEFAULT_PERIOD = 14
 # The funnel filters: sessions that reached a step, or stopped just before it.
@@ -146,8 +149,10 @@ class SessionListForm(ListForm):
             *((link.public_id, link.name) for link in payment_links),
         ]
         # "from" is a Python keyword: the two date fields are added by name.
-        self.fields["from"] = forms.DateField(required=False, label="Created from")
-        self.fields["to"] = forms.DateField(required=False, label="Created to")
+        for name, label in (("from", "Created from"), ("to", "Created to")):
+            self.fields[name] = forms.DateField(
+                required=False, label=label, validators=[MaxValueValidator(LAST_FILTER_DAY)]
+            )
         self.is_valid()
 
     @property

@@ -144,6 +144,18 @@ def test_a_date_that_does_not_parse_is_ignored(merchant, org):
     assert 'aria-invalid="true"' in response.text
 
 
+@pytest.mark.parametrize("tail", ["", "poll", "export.csv"])
+def test_the_last_date_there_is_is_ignored_not_a_500(merchant, org, tail):
+    # "to" takes in its whole day, and 9999-12-31 has no next midnight to end at (the decline
+    # reason sends the tab counts to the rollups, which end the day the same way).
+    make_session(org=org)
+    query = {"from": "9999-12-31", "to": "9999-12-31", "reason": "do_not_honor"}
+    response = merchant.get(f"{LIST}{tail}", query)
+    assert response.status_code == 200
+    if tail == "":
+        assert 'aria-invalid="true"' in response.text
+
+
 def test_older_and_newer_pages_walk_the_list(merchant, org):
     now = timezone.now()
     for minute in range(30):
