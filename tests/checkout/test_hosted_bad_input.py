@@ -270,3 +270,20 @@ def test_details_form_refuses_control_and_bidi_characters_in_any_text_field(valu
 
         assert not form.is_valid()
         assert list(form.errors) == [field]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number", ["4242 4242 4242 4242 4242", "42424242424242424242"])
+def test_a_card_number_longer_than_19_digits_is_refused_though_its_check_digit_fits(
+    client, number
+):
+    session = session_ready_to_pay()
+
+    response = client.post(
+        f"/checkout/{session.public_id}/pay", {"number": number, "expiry": "12 / 40", "cvc": "123"}
+    )
+
+    session.refresh_from_db()
+    assert response.status_code == 200
+    assert "Your card number is invalid." in response.content.decode()
+    assert (session.failed_attempts, session.order.is_paid) == (0, False)
