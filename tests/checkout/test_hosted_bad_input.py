@@ -274,9 +274,7 @@ def test_details_form_refuses_control_and_bidi_characters_in_any_text_field(valu
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("number", ["4242 4242 4242 4242 4242", "42424242424242424242"])
-def test_a_card_number_longer_than_19_digits_is_refused_though_its_check_digit_fits(
-    client, number
-):
+def test_a_card_number_longer_than_19_digits_is_refused_though_its_check_digit_fits(client, number):
     session = session_ready_to_pay()
 
     response = client.post(
