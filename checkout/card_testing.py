@@ -88,15 +88,15 @@ class AttemptClaim:
     recent_client_attempts: int
 
 
-def session_limit() -> int:
-    return settings.CARD_TESTING_DECLINES_PER_SESSION
-
-
 def session_block(session: CheckoutSession) -> PaymentBlock | None:
     """The per-session limit, read from a session locked for update."""
     if not session.declines_exhausted:
         return None
-    return PaymentBlock(BlockLimit.SESSION_DECLINES, session.failed_attempts, session_limit())
+    return PaymentBlock(
+        BlockLimit.SESSION_DECLINES,
+        session.failed_attempts,
+        settings.CARD_TESTING_DECLINES_PER_SESSION,
+    )
 
 
 def claim_attempt(

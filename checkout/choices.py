@@ -62,10 +62,11 @@ class RecoveryNotSent(models.TextChoices):
 
 
 class BlockLimit(models.TextChoices):
-    """The card-testing limit that refused a payment (``checkout.card_testing``)."""
+    """The card-testing limit that refused a payment (``checkout.card_testing``); its label is
+    the few words every page names it with (``checkout.declines.block_reason``)."""
 
-    SESSION_DECLINES = "session_declines", "Too many declines on this session"
-    IP_DECLINES = "ip_declines", "Too many declines from this IP address"
+    SESSION_DECLINES = "session_declines", "too many declines on this session"
+    IP_DECLINES = "ip_declines", "too many declines from this IP address"
 
 
 class ActorKind(models.TextChoices):

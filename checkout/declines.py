@@ -10,6 +10,8 @@ needs the real reason, a customer must not learn that their card was reported st
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from checkout.choices import BlockLimit
+
 
 @dataclass(frozen=True)
 class DeclineExplanation:
@@ -101,25 +103,23 @@ UNKNOWN_DECLINE = (
 
 
 # Payments refused before the processor was asked (``payment_blocked``, checkout.card_testing):
-# limit → (short reason, meaning, next step).
-BLOCK_EXPLANATIONS: dict[str, tuple[str, str, str]] = {
-    "session_declines": (
-        "too many declines on this session",
+# limit → (meaning, next step); the limit's short name is its ``BlockLimit`` label.
+BLOCK_EXPLANATIONS: dict[str, tuple[str, str]] = {
+    BlockLimit.SESSION_DECLINES: (
         "card-testing protection: this session reached its limit of declined payments, so "
         "the card network was not asked again",
         "a run of different cards on one checkout is typical of card testing; if you know "
         "this customer, send them a new checkout (Recover sale)",
     ),
-    "ip_declines": (
-        "too many declines from this IP address",
+    BlockLimit.IP_DECLINES: (
         "card-testing protection: too many payments from the customer's network were declined "
         "in the last hour, so the card network was not asked",
         "many cards from one address is typical of card testing; a genuine customer can pay "
         "again after an hour",
     ),
 }
+UNKNOWN_BLOCK_REASON = "card-testing protection"
 UNKNOWN_BLOCK = (
-    "card-testing protection",
     "card-testing protection refused the payment, so the card network was not asked",
     "if you know this customer, send them a new checkout (Recover sale)",
 )
@@ -129,13 +129,14 @@ def explain_block(limit: str) -> DeclineExplanation:
     """Why a payment was refused before the processor was asked (``payment_blocked``'s
     ``limit``), with what to do next."""
     limit = str(limit or "").strip()
-    _reason, meaning, next_step = BLOCK_EXPLANATIONS.get(limit, UNKNOWN_BLOCK)
+    meaning, next_step = BLOCK_EXPLANATIONS.get(limit, UNKNOWN_BLOCK)
     return DeclineExplanation(code=limit or "blocked", meaning=meaning, next_step=next_step)
 
 
 def block_reason(limit: str) -> str:
     """The few words naming a block's limit: ``too many declines on this session``."""
-    return BLOCK_EXPLANATIONS.get(str(limit or ""), UNKNOWN_BLOCK)[0]
+    limit = str(limit or "")
+    return BlockLimit(limit).label if limit in BlockLimit.values else UNKNOWN_BLOCK_REASON
 
 
 def decline_reason(data: Mapping | None) -> str:

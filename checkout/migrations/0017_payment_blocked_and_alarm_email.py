@@ -38,8 +38,8 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 blank=True,
                 choices=[
-                    ("session_declines", "Too many declines on this session"),
-                    ("ip_declines", "Too many declines from this IP address"),
+                    ("session_declines", "too many declines on this session"),
+                    ("ip_declines", "too many declines from this IP address"),
                 ],
                 editable=False,
                 max_length=20,
